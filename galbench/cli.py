@@ -1,0 +1,220 @@
+"""The ``galbench`` command. Each subcommand parses its arguments and calls one library function;
+``main(argv)`` is testable without a subprocess."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from galbench.errors import GalbenchError
+
+
+def _console() -> Console:
+    # Created per call so that tests capturing stdout see the output.
+    return Console(file=sys.stdout, width=120, soft_wrap=True)
+
+
+def _cmd_tasks(args: argparse.Namespace) -> int:
+    from galbench.tasks import list_tasks
+
+    table = Table(title="galbench tasks")
+    for col in ("task", "type", "instrument", "image", "splits (n)", "main metric"):
+        table.add_column(col)
+    for spec in list_tasks(args.pattern):
+        splits = "\n".join(f"{s.name} {s.n:,}" for s in spec.splits.values())
+        arrow = "↑" if spec.direction == "higher" else "↓"
+        table.add_row(
+            spec.id,
+            spec.type,
+            ", ".join(spec.instruments),
+            "x".join(map(str, spec.image_shape)),
+            splits,
+            f"{spec.main_metric} {arrow}",
+        )
+    _console().print(table)
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from galbench.sim.instruments import get_instrument
+    from galbench.tasks import get_task
+
+    spec = get_task(args.task)
+    console = _console()
+    console.print(f"[bold]{spec.id}[/bold] — {spec.title}  ({spec.type})")
+    console.print(spec.description)
+    console.print(f"task file: {spec.source} (sha256 {spec.sha256[:16]}…)")
+    for name in spec.instruments:
+        inst = get_instrument(name)
+        console.print(
+            f"instrument {inst.name}: {inst.description}; {inst.pixel_scale_arcsec}\"/px, "
+            f"PSF FWHM {inst.psf_fwhm_arcsec:.3f}\", zero point {inst.zero_point_ab} AB "
+            f"(1 e-/s), 5σ depth {inst.noise.depth_mag} AB, sky σ {inst.sky_sigma:.4g} e-/s/px, "
+            f"noise correlation {inst.noise.correlation}"
+        )
+    targets = Table(title="targets")
+    for col in ("name", "unit", "scale", "outlier", "description"):
+        targets.add_column(col)
+    for t in spec.targets:
+        targets.add_row(t.name, t.unit, f"{t.scale:g}", f"{t.outlier:g}", t.description)
+    console.print(targets)
+    for c in spec.citations:
+        console.print(c.bibtex, markup=False, highlight=False)
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from galbench.data.build import build_split
+
+    path = build_split(
+        args.task,
+        args.split,
+        args.n,
+        home=args.home,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        shard_size=args.shard_size,
+        progress=not args.quiet,
+        overwrite=args.overwrite,
+    )
+    print(path)
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from galbench.data.export import export_fits
+    from galbench.data.split import load_split
+
+    split = load_split(args.task, args.split, args.n, home=args.home)
+    for path in export_fits(split, args.out):
+        print(path)
+    return 0
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def print_receipt_summary(receipt: dict[str, Any], console: Console | None = None) -> None:
+    """The summary table ``galbench evaluate`` prints."""
+    console = console or _console()
+    sub = receipt["submission"]["name"]
+    flag = "  [yellow](partial: not leaderboard-eligible)[/yellow]" if receipt["partial"] else ""
+    console.print(
+        f"[bold]{sub}[/bold] on {receipt['task']} {receipt['split']} "
+        f"(n={receipt['n']}/{receipt['n_official']}){flag}"
+    )
+    table = Table(show_header=True)
+    for col in ("metric", "value", "95% interval", "better"):
+        table.add_column(col)
+    main = receipt["main_metric"]
+    names = [main] + [k for k in receipt["metrics"] if k != main and "/" not in k]
+    names += [k for k in receipt["metrics"] if "/" in k and k.startswith(("scatter/", "bias/"))]
+    for name in names:
+        lo_hi = receipt["intervals"].get(name)
+        d = receipt["directions"][name]
+        better = d["direction"] if d["ideal"] is None else f"≈{d['ideal']:.4g}"
+        label = f"[bold]{name}[/bold] (main)" if name == main else name
+        interval = f"[{_fmt(lo_hi[0])}, {_fmt(lo_hi[1])}]" if lo_hi else "-"
+        table.add_row(label, _fmt(receipt["metrics"][name]), interval, better)
+    console.print(table)
+    for column, rows in receipt["strata"].items():
+        strat = Table(title=f"{main} by {column}")
+        strat.add_column(column)
+        strat.add_column("n")
+        strat.add_column(main)
+        for row in rows:
+            strat.add_row(row["bin"], str(row["n"]), _fmt(row["metrics"].get(main)))
+        console.print(strat)
+    inf = receipt.get("inference")
+    if inf:
+        console.print(
+            f"inference: {inf['seconds']:.2f} s, {inf['objects_per_second']:.0f} objects/s on "
+            f"{inf['device']} ({receipt['environment']['cpu']})"
+        )
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from galbench.evaluate import evaluate
+
+    receipt, path = evaluate(
+        args.submission,
+        task=args.task,
+        split=args.split,
+        n=args.n,
+        out=args.out,
+        home=args.home,
+        workers=args.workers,
+        progress=not args.quiet,
+    )
+    print_receipt_summary(receipt)
+    print(f"receipt: {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="galbench", description="Benchmark suite for deep learning on galaxy images."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("tasks", help="list tasks as name@version with type, splits, main metric")
+    p.add_argument("pattern", nargs="?", default="*", help="shell wildcard, e.g. 'morph*'")
+    p.set_defaults(func=_cmd_tasks)
+
+    p = sub.add_parser("info", help="describe one task: physics, instrument, targets, citations")
+    p.add_argument("task")
+    p.set_defaults(func=_cmd_info)
+
+    def add_split_args(p: argparse.ArgumentParser, *, task_positional: bool = True) -> None:
+        if task_positional:
+            p.add_argument("task", help="task id, e.g. morphometry@1 (bare name: latest version)")
+        p.add_argument("--split", default="test", help="train, val or test (default: test)")
+        p.add_argument("--n", type=int, default=None, help="only the first N objects")
+        p.add_argument("--home", default=None, help="data home (default: $GALBENCH_HOME or cache)")
+
+    p = sub.add_parser("generate", help="build a split under the data home")
+    add_split_args(p)
+    p.add_argument("--workers", type=int, default=1, help="local worker processes")
+    p.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://h:8786")
+    p.add_argument("--shard-size", type=int, default=1000, help="objects per image shard")
+    p.add_argument("--overwrite", action="store_true", help="rebuild even if already built")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_generate)
+
+    p = sub.add_parser("export", help="write a built split as a FITS cube + FITS table")
+    add_split_args(p)
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("evaluate", help="score a submission folder and write a receipt")
+    p.add_argument("submission", help="submission folder (with submission.toml)")
+    p.add_argument("--task", default=None, help="task id (needed if the submission enters several)")
+    add_split_args(p, task_positional=False)
+    p.add_argument("--out", default=None, help="receipt path (default: receipts/<name>.<task>.<split>.json)")
+    p.add_argument("--workers", type=int, default=2, help="worker processes if the split must be built")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_evaluate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (GalbenchError, ValueError, RuntimeError) as exc:
+        print(f"galbench {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

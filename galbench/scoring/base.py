@@ -1,0 +1,72 @@
+"""What every task type's scorer provides, and the pieces they share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from galbench.errors import PredictionError
+from galbench.tasks import StratumSpec, TaskSpec
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Predictions keyed by object id: ``object_ids`` ``[N]`` and named arrays with N rows
+    (``mean``/``std`` for regression, ``probabilities`` for classification, ...)."""
+
+    object_ids: np.ndarray
+    values: Mapping[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Metric values, their bootstrap 95% intervals, and per-stratum breakdowns."""
+
+    metrics: dict[str, float]
+    intervals: dict[str, tuple[float, float]]
+    strata: dict[str, list[dict]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TaskScorer:
+    """A task type's scoring: the format it expects, its validation and its metrics."""
+
+    task_type: str
+    expected_format: Callable[[TaskSpec], str]
+    validate: Callable[[TaskSpec, Predictions, str], Predictions]
+    score: Callable[[TaskSpec, Predictions, pd.DataFrame], Scores]
+
+
+def align_catalog(catalog: pd.DataFrame, object_ids: np.ndarray) -> pd.DataFrame:
+    """The catalog rows of ``object_ids``, in that order: predictions are keyed by object id,
+    never matched to truth by position."""
+    ids = catalog["object_id"].to_numpy()
+    if len(ids) == len(object_ids) and np.array_equal(ids, object_ids):
+        return catalog
+    position = pd.Index(ids).get_indexer(object_ids)
+    if len(object_ids) != len(ids) or (position < 0).any() or len(np.unique(position)) != len(position):
+        missing = np.setdiff1d(ids, object_ids)[:5].tolist()
+        unknown = np.setdiff1d(object_ids, ids)[:5].tolist()
+        raise PredictionError(
+            f"predictions cover {len(object_ids)} objects, the split has {len(ids)}; "
+            f"missing ids e.g. {missing}, unknown or duplicated ids e.g. {unknown}"
+        )
+    return catalog.iloc[position].reset_index(drop=True)
+
+
+def stratum_masks(
+    stratum: StratumSpec, catalog: pd.DataFrame
+) -> Iterator[tuple[str, np.ndarray]]:
+    """``(bin label, boolean mask)`` per bin; bins are half-open ``[lo, hi)`` except the last,
+    which also holds its upper edge (a magnitude of exactly 24.0 belongs to ``[23, 24)``)."""
+    values = catalog[stratum.column].to_numpy(dtype=np.float64)
+    last = len(stratum.edges) - 2
+    bins = zip(stratum.bin_labels(), stratum.edges[:-1], stratum.edges[1:])
+    for k, (label, lo, hi) in enumerate(bins):
+        mask = (values >= lo) & (values < hi)
+        if k == last:
+            mask |= values == hi
+        yield label, mask

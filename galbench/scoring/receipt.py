@@ -1,0 +1,142 @@
+"""Receipts (DESIGN.md contract 6): one JSON per submission x task x split.
+
+A receipt records what was scored (task file, split manifest and content hashes), by what
+(galbench version and git commit, submission content hash), the predictions' hash, every metric
+with its bootstrap 95% interval, per-stratum metrics, inference speed and the environment.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import math
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from galbench.metrics import metric_info
+from galbench.scoring.base import Predictions, Scores
+
+RECEIPT_SCHEMA = "galbench.receipt/1"
+
+
+def predictions_sha256(predictions: Predictions) -> str:
+    """sha256 of the predictions as float64 little-endian arrays in object-id order."""
+    h = hashlib.sha256(b"galbench-predictions/1\n")
+    h.update(np.ascontiguousarray(predictions.object_ids, dtype="<i8").data)
+    for name in sorted(predictions.values):
+        h.update(f"\n{name}\n".encode())
+        h.update(np.ascontiguousarray(predictions.values[name], dtype="<f8").data)
+    return h.hexdigest()
+
+
+def galbench_git_commit() -> tuple[str | None, bool | None]:
+    """``(commit, dirty)`` of the galbench source checkout, or ``(None, None)`` if not a checkout."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        return None, None
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+            timeout=10, check=True,
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout
+        return commit or None, bool(status.strip())
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN/inf become null, numpy scalars become Python numbers, tuples lists."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, (np.floating, float)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def make_receipt(
+    *,
+    task: Any,
+    split: Any,
+    submission: Any,
+    entry: Any,
+    predictions: Predictions,
+    scores: Scores,
+    inference: dict[str, Any] | None,
+    environment: dict[str, Any],
+) -> dict[str, Any]:
+    commit, dirty = galbench_git_commit()
+    import galbench
+
+    manifest = split.manifest
+    receipt = {
+        "schema": RECEIPT_SCHEMA,
+        "status": "ok",
+        "task": task.id,
+        "split": split.name,
+        "n": split.n,
+        "n_official": manifest.n_official,
+        "partial": split.partial,
+        # A partial run (--n) is a smoke test and never enters the leaderboard.
+        "leaderboard_eligible": not split.partial,
+        "main_metric": task.main_metric,
+        "direction": task.direction,
+        "metrics": scores.metrics,
+        "intervals": {k: list(v) for k, v in scores.intervals.items()},
+        "interval_method": (
+            f"percentile bootstrap, 95%, {task.bootstrap_resamples} resamples of objects, "
+            f"seed {task.bootstrap_seed}"
+        ),
+        "directions": {
+            k: {"direction": (info := metric_info(k)).direction, "ideal": info.ideal}
+            for k in scores.metrics
+        },
+        "strata": scores.strata,
+        "task_sha256": task.sha256,
+        "split_manifest_sha256": manifest.sha256(),
+        "split_content_sha256": manifest.content_sha256,
+        "split_seed": manifest.seed,
+        "galbench": {"version": galbench.__version__, "git_commit": commit, "git_dirty": dirty},
+        "submission": {
+            **submission.summary(),
+            "content_sha256": submission.content_sha256(),
+            "entry_point": entry.entry_point,
+            "prediction_file": entry.predictions.get(split.name),
+            "training_data": list(entry.training_data),
+            "labels": entry.labels,
+        },
+        "predictions_sha256": predictions_sha256(predictions),
+        "inference": inference,
+        "environment": environment,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    return _clean(receipt)
+
+
+def write_receipt(receipt: dict[str, Any], path: str | Path) -> Path:
+    """Write atomically (a reader never sees half a receipt)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(receipt, indent=2, sort_keys=False, allow_nan=False) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def read_receipt(path: str | Path) -> dict[str, Any]:
+    return json.loads(Path(path).read_text())

@@ -1,0 +1,87 @@
+"""Simulation recipes: how one object of a task is drawn from its seed.
+
+A recipe turns ``(task spec, object seed)`` into an image and its truth. The split builder calls
+:func:`render_object` for every object; nothing else about a split's randomness exists, so object
+``i`` depends only on (task, split seed, i), whatever the worker count, shard size or order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import galsim
+import numpy as np
+
+from galbench._registry import Registry
+from galbench.tasks import TaskSpec
+
+
+@dataclass(frozen=True)
+class RenderedObject:
+    """One simulated object.
+
+    image: ``[C, H, W]`` float32 in the task's image units.
+    truth: catalog row (scalar truth and strata columns).
+    """
+
+    image: np.ndarray
+    truth: Mapping[str, float | int]
+
+
+def object_seed(split_seed: int, index: int) -> np.random.SeedSequence:
+    """The seed of object ``index`` of a split: child ``index`` of the split's SeedSequence.
+
+    Same construction as ``SeedSequence(split_seed).spawn(n)[index]``, without spawning n.
+    """
+    return np.random.SeedSequence(entropy=split_seed, spawn_key=(index,))
+
+
+def galsim_deviate(seed: np.random.SeedSequence) -> galsim.BaseDeviate:
+    """A GalSim deviate seeded from a SeedSequence (GalSim takes a positive 32-bit seed)."""
+    value = int(seed.generate_state(1, dtype=np.uint32)[0]) & 0x7FFFFFFF
+    return galsim.BaseDeviate(value or 1)
+
+
+class Recipe:
+    """Base class: subclasses draw truth with numpy and render it with GalSim.
+
+    ``columns`` lists the catalog columns a recipe fills, in order, with their dtypes.
+    """
+
+    columns: ClassVar[Mapping[str, str]] = {}
+
+    def __init__(self, task: TaskSpec) -> None:
+        self.task = task
+
+    def render(self, seed: np.random.SeedSequence) -> RenderedObject:  # pragma: no cover
+        raise NotImplementedError
+
+
+RECIPES: Registry[type[Recipe]] = Registry("simulation recipe")
+
+
+def get_recipe(task: TaskSpec) -> Recipe:
+    return RECIPES.get(task.simulation.recipe)(task)
+
+
+def render_object(recipe: Recipe, split_seed: int, index: int) -> RenderedObject:
+    return recipe.render(object_seed(split_seed, index))
+
+
+def uniform_range(params: Mapping[str, Any], key: str, where: str) -> tuple[float, float]:
+    """Read a ``[low, high]`` prior range from recipe parameters, with a clear error."""
+    from galbench.errors import TaskSpecError
+
+    value = params.get(key)
+    if (
+        not isinstance(value, (list, tuple))
+        or len(value) != 2
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        or not value[0] <= value[1]
+    ):
+        raise TaskSpecError(
+            f"{where}.simulation.params.{key}: expected [low, high] numbers, got {value!r}"
+        )
+    return float(value[0]), float(value[1])
