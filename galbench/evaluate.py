@@ -16,7 +16,7 @@ from galbench.data.split import load_split
 from galbench.errors import SubmissionError
 from galbench.runner import environment, load_prediction_file, run_submission
 from galbench.scoring import get_scorer
-from galbench.scoring.receipt import make_receipt, write_receipt
+from galbench.scoring.receipt import galbench_git_commit, make_receipt, write_receipt
 from galbench.scoring.submission import load_submission
 from galbench.tasks import get_task
 
@@ -42,6 +42,7 @@ def evaluate(
     ``task`` may be omitted when the submission enters exactly one task. ``n`` scores only the
     first ``n`` objects: the receipt is then marked partial and never enters the leaderboard.
     """
+    code_version = galbench_git_commit()  # the code that runs, even if the tree changes meanwhile
     submission = load_submission(submission_dir)
     if task is None:
         if len(submission.tasks) != 1:
@@ -85,6 +86,7 @@ def evaluate(
         scores=scores,
         inference=inference,
         environment=environment(),
+        code_version=code_version,
     )
     path = Path(out) if out else default_receipt_path(
         submission.name, spec.id, split, data.n, data.manifest.n_official

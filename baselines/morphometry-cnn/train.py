@@ -84,11 +84,13 @@ def main() -> None:
     parser.add_argument("--n-val", type=int, default=None)
     parser.add_argument("--max-minutes", type=float, default=float("inf"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch CPU threads")
+    parser.add_argument("--log-every", type=int, default=50, help="print progress every N batches")
     parser.add_argument("--out", default=str(HERE))
     args = parser.parse_args()
 
     torch.manual_seed(args.seed)
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(args.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     task = get_task("morphometry@1")
     train = load_split(task, "train", args.n_train, home=args.home, build=True, workers=os.cpu_count() or 1)
@@ -135,6 +137,9 @@ def main() -> None:
             optimizer.step()
             total += loss.item() * len(idx)
             count += len(idx)
+            if args.log_every and (start // args.batch_size) % args.log_every == 0:
+                print(f"  epoch {epoch} {count}/{len(order)} loss {total / count:.4f} "
+                      f"{count / (time.time() - t0):.0f} img/s", flush=True)
         train_seconds = time.time() - t0
         val_loss = evaluate_loss(network, val_x, val_y, config, 1024, device)
         scheduler.step(val_loss)

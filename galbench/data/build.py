@@ -59,18 +59,19 @@ def render_shard(task: TaskSpec, split: str, start: int, stop: int) -> tuple[np.
     Top-level and argument-only, so it runs unchanged in a process pool or on a Dask worker.
     """
     from galbench.sim import get_recipe
-    from galbench.sim.recipes import render_object
+    from galbench.sim.recipes import render_object, single_threaded_galsim
 
     recipe = get_recipe(task)
     seed = task.split(split).seed
     images = np.empty((stop - start, *task.image_shape), dtype=IMAGE_DTYPE)
     columns: dict[str, list] = {"object_id": list(range(start, stop))}
     columns.update({name: [] for name in recipe.columns})
-    for row, index in enumerate(range(start, stop)):
-        obj = render_object(recipe, seed, index)
-        images[row] = obj.image
-        for name in recipe.columns:
-            columns[name].append(obj.truth[name])
+    with single_threaded_galsim():
+        for row, index in enumerate(range(start, stop)):
+            obj = render_object(recipe, seed, index)
+            images[row] = obj.image
+            for name in recipe.columns:
+                columns[name].append(obj.truth[name])
     dtypes = {"object_id": "int64", **recipe.columns}
     return images, {k: np.asarray(v, dtype=dtypes[k]) for k, v in columns.items()}
 

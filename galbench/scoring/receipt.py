@@ -79,8 +79,11 @@ def make_receipt(
     scores: Scores,
     inference: dict[str, Any] | None,
     environment: dict[str, Any],
+    code_version: tuple[str | None, bool | None] | None = None,
 ) -> dict[str, Any]:
-    commit, dirty = galbench_git_commit()
+    """Assemble a receipt. ``code_version`` is galbench's ``(git commit, dirty)`` as it was when
+    the run started (default: now)."""
+    commit, dirty = code_version if code_version is not None else galbench_git_commit()
     import galbench
 
     manifest = split.manifest

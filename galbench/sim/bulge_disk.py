@@ -2,7 +2,9 @@
 
 The recipe of morphometry@1, after Tuccillo et al. (2018, DeepLeGATo). Radii are half-light radii
 along the major axis in pixels (GALFIT's convention), position angles are in degrees counter-
-clockwise from the +x axis (array column axis), in [0, 180).
+clockwise from the +x axis (array column axis, with rows as +y), in [0, 180). The galaxy centre is
+the stamp centre plus (dx, dy): for a 64x64 stamp, 0-based array position (31.5 + dx, 31.5 + dy),
+i.e. the corner shared by the four central pixels, as GalSim centres even-sized images.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ A recipe turns ``(task spec, object seed)`` into an image and its truth. The spl
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -36,6 +37,22 @@ def object_seed(split_seed: int, index: int) -> np.random.SeedSequence:
     Same construction as ``SeedSequence(split_seed).spawn(n)[index]``, without spawning n.
     """
     return np.random.SeedSequence(entropy=split_seed, spawn_key=(index,))
+
+
+@contextlib.contextmanager
+def single_threaded_galsim() -> Iterator[None]:
+    """Run GalSim's C++ layer on one OpenMP thread, restoring the previous count afterwards.
+
+    Splits parallelise over processes; OpenMP threads inside each process only contend for the
+    same cores, and with busy cores OpenMP's spin-waiting made the correlated-noise draw ~40x
+    slower (measured: 12 ms instead of 0.3 ms per 64x64 stamp on this 2-core machine).
+    """
+    previous = galsim.utilities.get_omp_threads()
+    galsim.utilities.set_omp_threads(1)
+    try:
+        yield
+    finally:
+        galsim.utilities.set_omp_threads(previous)
 
 
 def galsim_deviate(seed: np.random.SeedSequence) -> galsim.BaseDeviate:
