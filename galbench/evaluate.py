@@ -16,7 +16,13 @@ from galbench.data.split import load_split
 from galbench.errors import SubmissionError
 from galbench.runner import environment, load_prediction_file, run_submission
 from galbench.scoring import get_scorer
-from galbench.scoring.receipt import galbench_git_commit, make_receipt, write_receipt
+from galbench.scoring.receipt import (
+    galbench_git_commit,
+    make_receipt,
+    predictions_path,
+    write_predictions,
+    write_receipt,
+)
 from galbench.scoring.submission import load_submission
 from galbench.tasks import get_task
 
@@ -91,5 +97,7 @@ def evaluate(
     path = Path(out) if out else default_receipt_path(
         submission.name, spec.id, split, data.n, data.manifest.n_official
     )
+    stored = write_predictions(predictions, predictions_path(path))
+    receipt["predictions_file"] = stored.name
     write_receipt(receipt, path)
     return receipt, path

@@ -28,6 +28,9 @@ class Scores:
     metrics: dict[str, float]
     intervals: dict[str, tuple[float, float]]
     strata: dict[str, list[dict]] = field(default_factory=dict)
+    #: The main metric on every bootstrap resample, in resample order. Resamples depend only on
+    #: the task's bootstrap seed and n, so entries on one split can be compared pairwise.
+    bootstrap_main: list[float] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,24 @@ def predictions_sha256(predictions: Predictions) -> str:
     return h.hexdigest()
 
 
+def predictions_path(receipt_path: str | Path) -> Path:
+    """Where a receipt's predictions are stored: beside it, ``<name>.predictions.npz``."""
+    receipt_path = Path(receipt_path)
+    return receipt_path.with_name(receipt_path.name.removesuffix(".json") + ".predictions.npz")
+
+
+def write_predictions(predictions: Predictions, path: str | Path) -> Path:
+    """Store predictions losslessly (float64, keyed by ``object_id``), atomically, so that
+    ``galbench verify`` can recompute every metric from them."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.npz")
+    arrays = {k: np.asarray(v, dtype=np.float64) for k, v in predictions.values.items()}
+    np.savez_compressed(tmp, object_id=np.asarray(predictions.object_ids, dtype=np.int64), **arrays)
+    os.replace(tmp, path)
+    return path
+
+
 def galbench_git_commit() -> tuple[str | None, bool | None]:
     """``(commit, dirty)`` of the galbench source checkout, or ``(None, None)`` if not a checkout."""
     root = Path(__file__).resolve().parents[2]
@@ -105,6 +123,7 @@ def make_receipt(
             f"percentile bootstrap, 95%, {task.bootstrap_resamples} resamples of objects, "
             f"seed {task.bootstrap_seed}"
         ),
+        "bootstrap_main": scores.bootstrap_main,
         "directions": {
             k: {"direction": (info := metric_info(k)).direction, "ideal": info.ideal}
             for k in scores.metrics

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from galbench.errors import PredictionError
-from galbench.metrics.bootstrap import bootstrap_intervals
+from galbench.metrics.bootstrap import bootstrap_samples, percentile_interval
 from galbench.metrics.regression import (
     bias,
     coverage,
@@ -125,9 +125,10 @@ def score(task: TaskSpec, predictions: Predictions, catalog: pd.DataFrame) -> Sc
     def resampled(indices: np.ndarray) -> dict[str, np.ndarray]:
         return regression_statistics(task, r[indices], None if sigma is None else sigma[indices])
 
-    intervals = bootstrap_intervals(
+    samples = bootstrap_samples(
         resampled, len(r), n_resamples=task.bootstrap_resamples, seed=task.bootstrap_seed
     )
+    intervals = {name: percentile_interval(v) for name, v in samples.items()}
     strata = {}
     for stratum in task.strata:
         rows = []
@@ -145,7 +146,12 @@ def score(task: TaskSpec, predictions: Predictions, catalog: pd.DataFrame) -> Sc
             )
             rows.append({"bin": label, "n": count, "metrics": values})
         strata[stratum.column] = rows
-    return Scores(metrics=metrics, intervals=intervals, strata=strata)
+    return Scores(
+        metrics=metrics,
+        intervals=intervals,
+        strata=strata,
+        bootstrap_main=samples[task.main_metric].tolist(),
+    )
 
 
 SCORER = TaskScorer(
