@@ -161,6 +161,22 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from galbench.verify import verify_receipt
+
+    failed = 0
+    for path in args.receipts:
+        result = verify_receipt(path, home=args.home, repo_root=args.repo_root)
+        if result.ok:
+            print(f"OK    {path} ({', '.join(result.checked)})")
+        else:
+            failed += 1
+            print(f"FAIL  {path}")
+            for problem in result.problems:
+                print(f"      {problem}")
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="galbench", description="Benchmark suite for deep learning on galaxy images."
@@ -204,6 +220,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="worker processes if the split must be built")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("verify", help="recompute a receipt's metrics and check its hashes")
+    p.add_argument("receipts", nargs="+", help="receipt JSON files")
+    p.add_argument("--home", default=None, help="data home (splits are rebuilt there if missing)")
+    p.add_argument("--repo-root", default=None, help="where submission paths are relative to (default: cwd)")
+    p.set_defaults(func=_cmd_verify)
     return parser
 
 

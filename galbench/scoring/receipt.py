@@ -71,6 +71,16 @@ def galbench_git_commit() -> tuple[str | None, bool | None]:
         return None, None
 
 
+def _portable_path(path: Path) -> str:
+    """The submission folder relative to the working directory when it lies inside it (so a
+    receipt made in a checkout names ``baselines/...``, valid on every clone)."""
+    path = Path(path)
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
 def _clean(value: Any) -> Any:
     """JSON-safe: NaN/inf become null, numpy scalars become Python numbers, tuples lists."""
     if isinstance(value, dict):
@@ -136,6 +146,7 @@ def make_receipt(
         "galbench": {"version": galbench.__version__, "git_commit": commit, "git_dirty": dirty},
         "submission": {
             **submission.summary(),
+            "path": _portable_path(submission.root),
             "content_sha256": submission.content_sha256(),
             "entry_point": entry.entry_point,
             "prediction_file": entry.predictions.get(split.name),

@@ -1,0 +1,142 @@
+"""``galbench verify``: re-check a receipt from first principles.
+
+A receipt verifies when
+- its task file is the published one (task sha256),
+- the split rebuilt (or found) under the data home has the same content hash,
+- the submission folder, where it is available, has the same content hash,
+- the stored predictions (``<receipt>.predictions.npz``, beside it) have the recorded hash, and
+- validating and scoring them again gives every recorded metric, interval, stratum and bootstrap
+  sample.
+
+Image-valued predictions (deblending, clumps) are too large to commit; receipts of such tasks will
+be verified by re-running the code submission instead (not needed by any task yet).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from galbench.errors import GalbenchError
+from galbench.scoring import get_scorer
+from galbench.scoring.base import Predictions
+from galbench.scoring.receipt import _clean, predictions_sha256
+from galbench.scoring.submission import submission_content_sha256
+from galbench.tasks import get_task
+
+_REL_TOL = 1e-9
+
+
+@dataclass
+class Verification:
+    path: Path
+    problems: list[str] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Deep equality with a relative tolerance on floats (JSON round trips are exact, but a
+    different BLAS may move the last bits of a median)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) or isinstance(b, float):
+        if a is None or b is None:
+            return a is b
+        return math.isclose(a, b, rel_tol=_REL_TOL, abs_tol=1e-12)
+    return a == b
+
+
+def verify_receipt(
+    path: str | os.PathLike[str],
+    *,
+    home: str | os.PathLike[str] | None = None,
+    build: bool = True,
+    repo_root: str | os.PathLike[str] | None = None,
+) -> Verification:
+    """Check one receipt; problems are collected, not raised, so every one gets reported."""
+    path = Path(path)
+    result = Verification(path)
+    try:
+        receipt = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        result.problems.append(f"{path}: unreadable receipt ({exc})")
+        return result
+    try:
+        _verify(receipt, path, result, home, build, Path(repo_root) if repo_root else Path.cwd())
+    except GalbenchError as exc:
+        result.problems.append(f"{path}: {exc}")
+    return result
+
+
+def _verify(receipt, path, result, home, build, repo_root) -> None:
+    from galbench.data.split import load_split
+
+    problems, checked = result.problems, result.checked
+    spec = get_task(receipt["task"])
+    if receipt.get("task_sha256") != spec.sha256:
+        problems.append(f"{path}: task file hash differs from the published {spec.id}")
+    checked.append("task")
+    if receipt.get("status") != "ok":
+        # A failure receipt records why; there is nothing to recompute.
+        return
+    split = load_split(spec, receipt["split"], receipt["n"], home=home, build=build, progress=False)
+    if split.manifest.content_sha256 != receipt.get("split_content_sha256"):
+        problems.append(
+            f"{path}: split content hash {receipt.get('split_content_sha256', '')[:12]} does not "
+            f"match the {spec.id} {receipt['split']} split ({split.manifest.content_sha256[:12]})"
+        )
+    checked.append("split")
+
+    sub_path = receipt.get("submission", {}).get("path")
+    if sub_path:
+        folder = Path(sub_path)
+        folder = folder if folder.is_absolute() else repo_root / folder
+        if folder.is_dir():
+            if submission_content_sha256(folder) != receipt["submission"]["content_sha256"]:
+                problems.append(f"{path}: submission folder {folder} changed since it was scored")
+            checked.append("submission")
+
+    stored = path.with_name(receipt.get("predictions_file") or "")
+    if not receipt.get("predictions_file") or not stored.is_file():
+        problems.append(f"{path}: stored predictions {stored.name or '(none)'} not found")
+        return
+    with np.load(stored, allow_pickle=False) as data:
+        values = {k: data[k] for k in data.files}
+    predictions = Predictions(values.pop("object_id"), values)
+    if predictions_sha256(predictions) != receipt.get("predictions_sha256"):
+        problems.append(f"{path}: {stored.name} does not match the recorded predictions hash")
+    checked.append("predictions")
+
+    scorer = get_scorer(spec.type)
+    predictions = scorer.validate(spec, predictions, str(stored))
+    scores = scorer.score(spec, predictions, split.catalog)
+    recomputed = _clean(
+        {
+            "metrics": scores.metrics,
+            "intervals": {k: list(v) for k, v in scores.intervals.items()},
+            "strata": scores.strata,
+            "bootstrap_main": scores.bootstrap_main,
+        }
+    )
+    for key, value in recomputed.items():
+        if not _same(receipt.get(key), value):
+            detail = ""
+            if key == "metrics":
+                diff = [
+                    k for k in value if not _same(receipt.get(key, {}).get(k), value[k])
+                ]
+                detail = f" (e.g. {diff[0]}: recorded {receipt[key].get(diff[0])}, recomputed {value[diff[0]]})" if diff else ""
+            problems.append(f"{path}: recorded {key} differ from the recomputed ones{detail}")
+    checked.append("metrics")
