@@ -68,6 +68,13 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_cite(args: argparse.Namespace) -> int:
+    from galbench.citation import citation_text
+
+    print(citation_text(args.task), end="")
+    return 0
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     from galbench.data.build import build_split
 
@@ -156,9 +163,49 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         workers=args.workers,
         progress=not args.quiet,
     )
+    if receipt["status"] != "ok":
+        failure = receipt["failure"]
+        print(f"FAILED ({failure['status']}: {failure['error']}) {receipt['submission']['name']} "
+              f"on {receipt['task']} {receipt['split']}\n{failure['reason']}")
+        print(f"failure receipt: {path}")
+        return 1
     print_receipt_summary(receipt)
     print(f"receipt: {path}")
     return 0
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from galbench.evaluate import score_submission
+
+    failed = 0
+    for folder in args.folders:
+        for receipt, path in score_submission(
+            folder, receipts=args.receipts, splits=tuple(args.split or ["test"]), home=args.home,
+            workers=args.workers, progress=not args.quiet,
+        ):
+            ok = receipt["status"] == "ok"
+            failed += not ok
+            if ok:
+                value = receipt["metrics"][receipt["main_metric"]]
+                print(f"OK    {path}: {receipt['main_metric']} = {value:.4g}")
+            else:
+                print(f"FAIL  {path}: {receipt['failure']['reason']}")
+    return 1 if failed else 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from galbench.validate import validate_submission
+
+    bad = 0
+    for folder in args.folders:
+        result = validate_submission(folder, home=args.home, run_code=not args.no_run)
+        print(f"{'OK  ' if result.ok else 'FAIL'}  {folder}")
+        for note in result.notes:
+            print(f"      {note}")
+        for problem in result.problems:
+            print("      " + problem.replace("\n", "\n      "))
+        bad += not result.ok
+    return 1 if bad else 0
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -191,6 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("task")
     p.set_defaults(func=_cmd_info)
 
+    p = sub.add_parser("cite", help="BibTeX for a task, with its version and split hashes")
+    p.add_argument("task")
+    p.set_defaults(func=_cmd_cite)
+
     def add_split_args(p: argparse.ArgumentParser, *, task_positional: bool = True) -> None:
         if task_positional:
             p.add_argument("task", help="task id, e.g. morphometry@1 (bare name: latest version)")
@@ -220,6 +271,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="worker processes if the split must be built")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser(
+        "score", help="score every task a submission enters; receipts go where the leaderboard reads them"
+    )
+    p.add_argument("folders", nargs="+", help="submission folders")
+    p.add_argument("--receipts", default="leaderboard/receipts", help="receipts root")
+    p.add_argument("--split", action="append", default=None,
+                   help="public split(s) to score (default: test); the challenge split is added "
+                        "when $GALBENCH_CHALLENGE_SEED is set")
+    p.add_argument("--home", default=None, help="data home")
+    p.add_argument("--workers", type=int, default=2, help="worker processes if a split must be built")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_score)
+
+    p = sub.add_parser("validate", help="check submission folders: format, files, a smoke run")
+    p.add_argument("folders", nargs="+", help="submission folders")
+    p.add_argument("--home", default=None, help="data home")
+    p.add_argument("--no-run", action="store_true", help="do not smoke-test code entry points")
+    p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("verify", help="recompute a receipt's metrics and check its hashes")
     p.add_argument("receipts", nargs="+", help="receipt JSON files")

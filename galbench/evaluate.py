@@ -7,17 +7,27 @@ receipt.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from galbench.data.split import load_split
-from galbench.errors import SubmissionError
+from galbench.challenge import CHALLENGE, challenge_task, private_home
+from galbench.errors import (
+    GalbenchError,
+    SplitCorruptedError,
+    SplitNotFoundError,
+    SubmissionError,
+    TaskSpecError,
+    UnknownNameError,
+)
 from galbench.runner import environment, load_prediction_file, run_submission
 from galbench.scoring import get_scorer
 from galbench.scoring.receipt import (
     galbench_git_commit,
+    make_failure_receipt,
     make_receipt,
     predictions_path,
     write_predictions,
@@ -30,6 +40,16 @@ from galbench.tasks import get_task
 def default_receipt_path(submission_name: str, task_id: str, split: str, n: int, n_official: int) -> Path:
     suffix = "" if n == n_official else f"-first{n}"
     return Path("receipts") / f"{submission_name}.{task_id}.{split}{suffix}.json"
+
+
+def failure_receipt_path(path: Path) -> Path:
+    """Failures are written beside, never over, a receipt: nothing already recorded is lost."""
+    return path.with_name(path.name.removesuffix(".json") + ".failed.json")
+
+
+# Errors of galbench's own data or configuration: they abort the run instead of being charged to
+# the submission.
+_INFRASTRUCTURE_ERRORS = (SplitCorruptedError, SplitNotFoundError, TaskSpecError, UnknownNameError)
 
 
 def evaluate(
@@ -47,6 +67,12 @@ def evaluate(
 
     ``task`` may be omitted when the submission enters exactly one task. ``n`` scores only the
     first ``n`` objects: the receipt is then marked partial and never enters the leaderboard.
+    ``split="challenge"`` scores code submissions on the hidden split (see
+    :mod:`galbench.challenge`), built in a private temporary folder and deleted afterwards.
+
+    A submission that fails (its code raises, hangs or misbehaves, or its predictions are
+    invalid) gets a receipt with ``status: "failed"`` and the reason, written to
+    ``<receipt>.failed.json``; an existing receipt is never overwritten by a failure.
     """
     code_version = galbench_git_commit()  # the code that runs, even if the tree changes meanwhile
     submission = load_submission(submission_dir)
@@ -59,45 +85,107 @@ def evaluate(
         task = next(iter(submission.tasks))
     spec = get_task(task)
     entry = submission.entry(spec.id)
-    if split == "challenge" or split not in spec.splits:
-        raise SubmissionError(
-            f"split {split!r}: evaluate scores the public splits of {spec.id} "
-            f"({', '.join(s for s in spec.splits if s != 'challenge')})"
-        )
-    data = load_split(spec, split, n, home=home, build=True, workers=workers, progress=progress)
-    scorer = get_scorer(spec.type)
 
-    if split in entry.predictions:
-        source = submission.root / entry.predictions[split]
-        # A file covers the whole split; with --n only its first n objects are scored.
-        predictions = load_prediction_file(source, data, allow_extra=data.partial)
-        inference = None
-    elif entry.entry_point is not None:
-        predictions, report = run_submission(submission, entry, data, progress=progress)
-        source = submission.root / entry.entry_point.split(":")[0]
-        inference = asdict(report)
-    else:
-        raise SubmissionError(
-            f"{submission.root}: no code and no prediction file for split {split!r} of {spec.id}"
+    with contextlib.ExitStack() as stack:
+        if split == CHALLENGE:
+            if entry.entry_point is None:
+                raise SubmissionError(
+                    f"{submission.root}: the challenge split takes code submissions only "
+                    f"(an entry_point for {spec.id}); prediction files cannot exist for it"
+                )
+            spec = challenge_task(spec)
+            home = stack.enter_context(private_home())
+        elif split not in spec.splits:
+            raise SubmissionError(
+                f"split {split!r}: {spec.id} has public splits "
+                f"{', '.join(spec.splits)} and the hidden {CHALLENGE!r} split"
+            )
+        data = load_split(spec, split, n, home=home, build=True, workers=workers, progress=progress)
+        path = Path(out) if out else default_receipt_path(
+            submission.name, spec.id, split, data.n, data.manifest.n_official
         )
-
-    predictions = scorer.validate(spec, predictions, str(source))
-    scores = scorer.score(spec, predictions, data.catalog)
-    receipt = make_receipt(
-        task=spec,
-        split=data,
-        submission=submission,
-        entry=entry,
-        predictions=predictions,
-        scores=scores,
-        inference=inference,
-        environment=environment(),
-        code_version=code_version,
-    )
-    path = Path(out) if out else default_receipt_path(
-        submission.name, spec.id, split, data.n, data.manifest.n_official
-    )
+        scorer = get_scorer(spec.type)
+        try:
+            predictions, inference, source = _predict(submission, entry, data, progress)
+            predictions = scorer.validate(spec, predictions, str(source))
+        except GalbenchError as exc:
+            if isinstance(exc, _INFRASTRUCTURE_ERRORS):
+                raise
+            receipt = make_failure_receipt(
+                task=spec, split=data, submission=submission, entry=entry, error=exc,
+                environment=environment(), code_version=code_version,
+            )
+            failed = failure_receipt_path(path)
+            write_receipt(receipt, failed)
+            return receipt, failed
+        scores = scorer.score(spec, predictions, data.catalog)
+        receipt = make_receipt(
+            task=spec,
+            split=data,
+            submission=submission,
+            entry=entry,
+            predictions=predictions,
+            scores=scores,
+            inference=inference,
+            environment=environment(),
+            code_version=code_version,
+        )
     stored = write_predictions(predictions, predictions_path(path))
     receipt["predictions_file"] = stored.name
     write_receipt(receipt, path)
     return receipt, path
+
+
+def _predict(submission, entry, data, progress):
+    """Predictions for ``data``: from the submission's file for this split, else its code."""
+    if data.name in entry.predictions:
+        source = submission.root / entry.predictions[data.name]
+        # A file covers the whole split; with --n only its first n objects are scored.
+        return load_prediction_file(source, data, allow_extra=data.partial), None, source
+    if entry.entry_point is None:
+        raise SubmissionError(
+            f"{submission.root}: no code and no prediction file for split {data.name!r} of "
+            f"{data.task.id}"
+        )
+    predictions, report = run_submission(submission, entry, data, progress=progress)
+    return predictions, asdict(report), submission.root / entry.entry_point.split(":")[0]
+
+
+def leaderboard_receipt_path(root: str | os.PathLike[str], name: str, task_id: str, split: str) -> Path:
+    """Where the leaderboard keeps a receipt: ``<root>/<task id>/<split>/<submission>.json``."""
+    return Path(root) / task_id / split / f"{name}.json"
+
+
+def score_submission(
+    submission_dir: str | os.PathLike[str],
+    *,
+    receipts: str | os.PathLike[str] = "leaderboard/receipts",
+    splits: tuple[str, ...] = ("test",),
+    challenge: bool | None = None,
+    home: str | os.PathLike[str] | None = None,
+    workers: int = 1,
+    progress: bool = True,
+) -> list[tuple[dict[str, Any], Path]]:
+    """Score every task a submission enters, on each of ``splits`` and (for code entries, when
+    ``$GALBENCH_CHALLENGE_SEED`` is set or ``challenge=True``) on the hidden challenge split,
+    writing receipts where the leaderboard reads them. A failure of one run is recorded in its
+    failure receipt and the others still run. This is what CI runs on a submission pull request."""
+    from galbench.challenge import SEED_VARIABLE
+
+    submission = load_submission(submission_dir)
+    if challenge is None:
+        challenge = bool(os.environ.get(SEED_VARIABLE))
+    results = []
+    for task_id, entry in submission.tasks.items():
+        runs = [s for s in splits if s in entry.predictions or entry.entry_point]
+        if challenge and entry.entry_point:
+            runs.append(CHALLENGE)
+        for split in runs:
+            out = leaderboard_receipt_path(receipts, submission.name, task_id, split)
+            results.append(
+                evaluate(
+                    submission_dir, task=task_id, split=split, out=out, home=home,
+                    workers=workers, progress=progress,
+                )
+            )
+    return results

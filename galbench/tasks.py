@@ -407,6 +407,12 @@ def register_task(spec: TaskSpec, *, replace: bool = False) -> TaskSpec:
     return TASKS.add(spec.id, spec, replace=replace)
 
 
+def _task_files(folder: Path) -> list[Path]:
+    """Task files of a folder: ``*.toml`` except ``_``-prefixed ones (tables such as
+    ``_published_splits.toml`` that accompany tasks)."""
+    return sorted(p for p in folder.glob("*.toml") if not p.name.startswith("_"))
+
+
 def _register_from(obj: Any, origin: str) -> None:
     if callable(obj) and not isinstance(obj, (str, Path)):
         obj = obj()
@@ -416,7 +422,7 @@ def _register_from(obj: Any, origin: str) -> None:
             register_task(item)
         elif isinstance(item, (str, Path)):
             p = Path(item)
-            files = sorted(p.glob("*.toml")) if p.is_dir() else [p]
+            files = _task_files(p) if p.is_dir() else [p]
             for file in files:
                 register_task(load_task_file(file))
         else:
@@ -426,12 +432,29 @@ def _register_from(obj: Any, origin: str) -> None:
             )
 
 
+PUBLISHED_SPLITS_FILE = "_published_splits.toml"
+
+
+def published_split_hashes(task: TaskSpec | str) -> dict[str, str]:
+    """``{split: content sha256}`` of a task's official splits (``tasks/_published_splits.toml``);
+    empty for a task whose splits are not published yet."""
+    task_id = task.id if isinstance(task, TaskSpec) else task
+    path = builtin_task_dir() / PUBLISHED_SPLITS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise TaskSpecError(f"{path}: not valid TOML: {exc}") from None
+    return dict(table.get(task_id, {}))
+
+
 def _discover() -> None:
     """Register the shipped task files and those of installed plugins, once."""
     global _discovered
     if _discovered:
         return
-    for file in sorted(builtin_task_dir().glob("*.toml")):
+    for file in _task_files(builtin_task_dir()):
         register_task(load_task_file(file), replace=True)
     for ep in metadata.entry_points(group="galbench.tasks"):
         origin = f"entry point {ep.name} = {ep.value}"

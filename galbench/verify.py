@@ -23,12 +23,13 @@ from typing import Any
 
 import numpy as np
 
+from galbench.challenge import CHALLENGE, challenge_task
 from galbench.errors import GalbenchError
 from galbench.scoring import get_scorer
 from galbench.scoring.base import Predictions
 from galbench.scoring.receipt import _clean, predictions_sha256
 from galbench.scoring.submission import submission_content_sha256
-from galbench.tasks import get_task
+from galbench.tasks import get_task, published_split_hashes
 
 _REL_TOL = 1e-9
 
@@ -85,6 +86,8 @@ def _verify(receipt, path, result, home, build, repo_root) -> None:
 
     problems, checked = result.problems, result.checked
     spec = get_task(receipt["task"])
+    if receipt.get("split") == CHALLENGE:
+        spec = challenge_task(spec)  # needs the secret; without it this is reported as a problem
     if receipt.get("task_sha256") != spec.sha256:
         problems.append(f"{path}: task file hash differs from the published {spec.id}")
     checked.append("task")
@@ -96,6 +99,12 @@ def _verify(receipt, path, result, home, build, repo_root) -> None:
         problems.append(
             f"{path}: split content hash {receipt.get('split_content_sha256', '')[:12]} does not "
             f"match the {spec.id} {receipt['split']} split ({split.manifest.content_sha256[:12]})"
+        )
+    published = published_split_hashes(spec).get(receipt["split"])
+    if published and not receipt.get("partial") and receipt.get("split_content_sha256") != published:
+        problems.append(
+            f"{path}: scored on a split whose content differs from the published {spec.id} "
+            f"{receipt['split']} ({published[:12]}); not comparable"
         )
     checked.append("split")
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -138,12 +140,25 @@ def test_prediction_file_submission(tmp_path, tiny_split_dir):
          SubmissionError, r"constructing Model\(root\) failed: ValueError: no weights"),
     ],
 )
-def test_misbehaving_code_gets_a_clear_error(tmp_path, tiny_split_dir, source, error, match):
+def test_misbehaving_code_gets_a_failure_receipt(tmp_path, tiny_split_dir, source, error, match):
     sub = _write_submission(tmp_path / "bad", source)
     out = tmp_path / "r.json"
-    with pytest.raises(error, match=match):
-        evaluate(sub, n=40, out=out, progress=False)
-    assert not out.exists()  # nothing half-written
+    out.write_text('{"recorded": "earlier"}')  # an earlier receipt at the same place
+    receipt, path = evaluate(sub, n=40, out=out, progress=False)
+    assert path == tmp_path / "r.failed.json" and path.is_file()
+    assert receipt["status"] == "failed" and receipt["leaderboard_eligible"] is False
+    assert receipt["failure"]["error"] == error.__name__
+    assert re.search(match, receipt["failure"]["reason"])
+    assert "metrics" not in receipt
+    assert json.loads(path.read_text()) == receipt
+    assert out.read_text() == '{"recorded": "earlier"}'  # nothing already recorded is lost
+
+
+def test_cli_exit_code_1_on_a_failed_submission(tmp_path, tiny_split_dir, capsys):
+    sub = _write_submission(tmp_path / "bad", "class Model:\n def __init__(self, root): raise ValueError('no weights')\n")
+    assert main(["evaluate", str(sub), "--n", "40", "--out", str(tmp_path / "r.json"), "--quiet"]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED" in out and "no weights" in out and "r.failed.json" in out
 
 
 def test_cli_reports_errors_with_exit_code_2(tmp_path, capsys):
@@ -152,8 +167,8 @@ def test_cli_reports_errors_with_exit_code_2(tmp_path, capsys):
     assert main(["generate", "morphometri"]) == 2
     assert "did you mean 'morphometry@1'" in capsys.readouterr().err
     sub = _write_submission(tmp_path / "s", ORACLE)
-    assert main(["evaluate", str(sub), "--split", "challenge"]) == 2
-    assert "public splits" in capsys.readouterr().err
+    assert main(["evaluate", str(sub), "--split", "nosuch"]) == 2
+    assert "hidden 'challenge' split" in capsys.readouterr().err
 
 
 def test_receipt_default_path_and_multiple_tasks(tmp_path, tiny_split_dir, monkeypatch):
@@ -166,3 +181,54 @@ def test_receipt_default_path_and_multiple_tasks(tmp_path, tiny_split_dir, monke
     assert path == Path("receipts/test-model.morphometry@1.test-first40.json")
     assert (tmp_path / path).is_file()
     shutil.rmtree(tmp_path / "receipts")
+
+
+@pytest.fixture
+def tiny_task(monkeypatch):
+    """A registered copy of morphometry@1 with 6-object splits, so whole splits build in a second."""
+    from galbench.tasks import TASKS, FrozenDict, SplitSpec
+
+    splits = FrozenDict({k: SplitSpec(k, 6, v.seed) for k, v in TASK.splits.items()})
+    spec = dataclasses.replace(TASK, name="tinymorph", splits=splits)
+    TASKS.add(spec.id, spec, replace=True)
+    yield spec
+    TASKS._items.pop(spec.id, None)
+
+
+def test_score_writes_receipts_where_the_leaderboard_reads_them(tmp_path, tiny_task, monkeypatch, capsys):
+    from galbench.challenge import SEED_VARIABLE
+    from galbench.evaluate import score_submission
+
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "model.py").write_text(
+        "import numpy as np\nclass Model:\n def __init__(self, root): pass\n"
+        " def predict(self, x): return np.zeros((len(x), 8)) + 0.5\n"
+    )
+    (sub / "bad.py").write_text("class Model:\n def __init__(self, root): raise OSError('gone')\n")
+    (sub / "submission.toml").write_text(
+        'name = "multi"\nauthors = ["A"]\ncontact = "a"\nlicense = "MIT"\nexternal_data = false\n'
+        '[tasks."tinymorph@1"]\nentry_point = "model:Model"\n'
+        '[tasks."morphometry@1"]\nentry_point = "bad:Model"\n'
+    )
+    monkeypatch.setenv(SEED_VARIABLE, "s3cret")
+    # morphometry@1's official test split is too big for a unit test: shrink it to 6 objects too.
+    small = dataclasses.replace(TASK, splits=tiny_task.splits)
+    monkeypatch.setattr(
+        "galbench.evaluate.get_task", lambda t: tiny_task if t == "tinymorph@1" else small
+    )
+    monkeypatch.setattr("galbench.data.build.published_split_hashes", lambda _: {})
+    results = score_submission(sub, receipts=tmp_path / "receipts", progress=False)
+    paths = sorted(str(p.relative_to(tmp_path)) for _, p in results)
+    assert paths == [
+        "receipts/morphometry@1/challenge/multi.failed.json",
+        "receipts/morphometry@1/test/multi.failed.json",
+        "receipts/tinymorph@1/challenge/multi.json",
+        "receipts/tinymorph@1/test/multi.json",
+    ]
+    statuses = {str(p.relative_to(tmp_path)): r["status"] for r, p in results}
+    assert statuses["receipts/tinymorph@1/test/multi.json"] == "ok"
+    assert statuses["receipts/morphometry@1/test/multi.failed.json"] == "failed"
+    assert main(["score", str(sub), "--receipts", str(tmp_path / "r2"), "--quiet"]) == 1  # a failure
+    out = capsys.readouterr().out
+    assert "OK    " in out and "FAIL  " in out and "gone" in out

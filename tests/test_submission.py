@@ -330,7 +330,7 @@ def test_prediction_file_outside_the_folder(tmp_path):
 def test_content_hash(tmp_path):
     root = code_folder(tmp_path)
     h = submission_content_sha256(root)
-    assert h == load_submission(root).content_sha256()
+    assert h == load_submission(root).content_sha256
     assert h == submission_content_sha256(root)  # stable
     assert len(h) == 64
 

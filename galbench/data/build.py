@@ -26,6 +26,7 @@ import multiprocessing
 import os
 import shutil
 import sys
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -46,7 +47,11 @@ from galbench.data.manifest import (
     sha256_file,
     verify_files,
 )
-from galbench.tasks import TaskSpec, get_task
+from galbench.tasks import TaskSpec, get_task, published_split_hashes
+
+
+class SplitMismatchWarning(UserWarning):
+    """A full build of an official split differs from its published content hash."""
 
 DEFAULT_SHARD_SIZE = 1000
 IMAGE_DTYPE = np.dtype("<f4")
@@ -270,6 +275,17 @@ def build_split(
         files["catalog.parquet"] = FileEntry(
             sha256=sha256_file(catalog_path), bytes=catalog_path.stat().st_size
         )
+        content = content_hash([paths(k)[0] for k, _, _ in shards], catalog)
+        published = published_split_hashes(spec).get(split) if n == official else None
+        if published is not None and published != content:
+            warnings.warn(
+                f"{spec.id} {split}: the content of this build ({content[:12]}) differs from the "
+                f"published split ({published[:12]}); its scores are not comparable with the "
+                "leaderboard's. Check the GalSim and numpy versions against "
+                "tasks/_published_splits.toml.",
+                SplitMismatchWarning,
+                stacklevel=2,
+            )
         manifest = Manifest(
             task=spec.id,
             task_sha256=spec.sha256,
@@ -283,8 +299,9 @@ def build_split(
             image_units=spec.image_units,
             catalog_columns={k: v.dtype.str for k, v in catalog.items()},
             files=files,
-            content_sha256=content_hash([paths(k)[0] for k, _, _ in shards], catalog),
+            content_sha256=content,
             versions=_versions(),
+            matches_published=None if published is None else published == content,
         )
         verify_files(partial, manifest, check_hashes=False)
         state_file.unlink()

@@ -46,6 +46,9 @@ class Manifest:
     files: dict[str, FileEntry]
     content_sha256: str
     versions: dict[str, str] = field(default_factory=dict)
+    #: Whether content_sha256 equals the published hash of this official split (None: a prefix
+    #: build, or no published hash).
+    matches_published: bool | None = None
     schema: str = SCHEMA
 
     @property

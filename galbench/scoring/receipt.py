@@ -142,19 +142,73 @@ def make_receipt(
         "task_sha256": task.sha256,
         "split_manifest_sha256": manifest.sha256(),
         "split_content_sha256": manifest.content_sha256,
-        "split_seed": manifest.seed,
+        "split_matches_published": manifest.matches_published,
+        # The challenge seed is secret: never written down.
+        "split_seed": None if split.name == "challenge" else manifest.seed,
+        "challenge": split.name == "challenge",
         "galbench": {"version": galbench.__version__, "git_commit": commit, "git_dirty": dirty},
         "submission": {
             **submission.summary(),
             "path": _portable_path(submission.root),
-            "content_sha256": submission.content_sha256(),
+            "content_sha256": submission.content_sha256,
+            "entry_point": entry.entry_point,
+            "prediction_file": entry.predictions.get(split.name),
+            "training_data": list(entry.training_data),
+            "labels": entry.labels,
+            "parameters": entry.parameters,
+        },
+        "predictions_sha256": predictions_sha256(predictions),
+        "inference": inference,
+        "environment": environment,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    return _clean(receipt)
+
+
+def make_failure_receipt(
+    *,
+    task: Any,
+    split: Any,
+    submission: Any,
+    entry: Any,
+    error: BaseException,
+    environment: dict[str, Any],
+    code_version: tuple[str | None, bool | None] | None = None,
+) -> dict[str, Any]:
+    """A receipt for a run that produced no valid predictions: what ran, on what, and why it
+    failed. It has no metrics and never enters the ranking."""
+    import galbench
+
+    commit, dirty = code_version if code_version is not None else galbench_git_commit()
+    receipt = {
+        "schema": RECEIPT_SCHEMA,
+        "status": "failed",
+        "failure": {
+            "status": getattr(error, "status", "error"),
+            "error": type(error).__name__,
+            "reason": str(error),
+        },
+        "task": task.id,
+        "split": split.name,
+        "n": split.n,
+        "n_official": split.manifest.n_official,
+        "partial": split.partial,
+        "leaderboard_eligible": False,
+        "challenge": split.name == "challenge",
+        "main_metric": task.main_metric,
+        "direction": task.direction,
+        "task_sha256": task.sha256,
+        "split_content_sha256": split.manifest.content_sha256,
+        "galbench": {"version": galbench.__version__, "git_commit": commit, "git_dirty": dirty},
+        "submission": {
+            **submission.summary(),
+            "path": _portable_path(submission.root),
+            "content_sha256": submission.content_sha256,
             "entry_point": entry.entry_point,
             "prediction_file": entry.predictions.get(split.name),
             "training_data": list(entry.training_data),
             "labels": entry.labels,
         },
-        "predictions_sha256": predictions_sha256(predictions),
-        "inference": inference,
         "environment": environment,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }

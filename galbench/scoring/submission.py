@@ -15,6 +15,7 @@
     entry_point = "model:MedianRegressor"   # module:Class, module path relative to the folder
     training_data = ["morphometry@1/train"]
     labels = 100000                         # labelled objects used in training
+    parameters = 2300000                    # optional: trainable parameters of the model
     batch_size = 512                        # optional, images per predict() call
     # or, instead of entry_point, prediction files for public splits (.npz with object_id,
     # mean [, std]):
@@ -75,6 +76,7 @@ class TaskEntry:
     training_data: tuple[str, ...]
     labels: int | None
     batch_size: int
+    parameters: int | None = None  # trainable parameters of the model, shown on the leaderboard
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,9 @@ class Submission:
     code: str
     description: str
     tasks: Mapping[str, TaskEntry]
+    #: Hash of every file, taken when the folder was loaded: a receipt names the code that ran,
+    #: even if the folder changes while it runs.
+    content_sha256: str = ""
 
     def entry(self, task_id: str) -> TaskEntry:
         if task_id not in self.tasks:
@@ -97,9 +102,6 @@ class Submission:
                 f"{', '.join(self.tasks) or 'no task'}); add a [tasks.\"{task_id}\"] table"
             )
         return self.tasks[task_id]
-
-    def content_sha256(self) -> str:
-        return submission_content_sha256(self.root)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -205,6 +207,7 @@ def load_submission(root: str | Path) -> Submission:
             training_data=tuple(_take(table, path, "training_data", list, [], where)),
             labels=_take(table, path, "labels", int, None, where),
             batch_size=_take(table, path, "batch_size", int, 256, where),
+            parameters=_take(table, path, "parameters", int, None, where),
         )
         if table:
             raise _err(path, f"{where}.{sorted(table)[0]}", "unknown field")
@@ -255,4 +258,5 @@ def load_submission(root: str | Path) -> Submission:
         code=code,
         description=description,
         tasks=tasks,
+        content_sha256=submission_content_sha256(root),
     )
