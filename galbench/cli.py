@@ -174,6 +174,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_leaderboard(args: argparse.Namespace) -> int:
+    from galbench.leaderboard import run_leaderboard
+
+    result = run_leaderboard(
+        args.root, check=args.check, home=args.home, repo_root=args.repo_root,
+        verify=not args.no_verify,
+    )
+    print(result.report())
+    return 0 if result.ok else 1
+
+
 def _cmd_score(args: argparse.Namespace) -> int:
     from galbench.evaluate import score_submission
 
@@ -284,6 +295,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="worker processes if a split must be built")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_score)
+
+    p = sub.add_parser(
+        "leaderboard", help="rebuild leaderboard/README.md, index.html and leaderboard.csv from the receipts"
+    )
+    p.add_argument("--root", default="leaderboard", help="the leaderboard folder (default: ./leaderboard)")
+    p.add_argument("--check", action="store_true",
+                   help="change nothing; exit 1 if an output is stale, a receipt does not verify or is misplaced")
+    p.add_argument("--home", default=None, help="data home for --check (splits are built there if missing)")
+    p.add_argument("--repo-root", default=None,
+                   help="where receipts' submission paths are relative to (default: the folder above --root)")
+    p.add_argument("--no-verify", action="store_true",
+                   help="with --check: skip `galbench verify` (stale and misplaced files only)")
+    p.set_defaults(func=_cmd_leaderboard)
 
     p = sub.add_parser("validate", help="check submission folders: format, files, a smoke run")
     p.add_argument("folders", nargs="+", help="submission folders")

@@ -37,3 +37,7 @@ class SubmissionError(GalbenchError, ValueError):
 
 class PredictionError(GalbenchError, ValueError):
     """Predictions have the wrong shape, dtype, ids or values."""
+
+
+class LeaderboardError(GalbenchError, ValueError):
+    """Receipts that cannot be put on the leaderboard (unreadable, inconsistent, not comparable)."""

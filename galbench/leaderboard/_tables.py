@@ -1,0 +1,192 @@
+"""The leaderboard's tables and lists as plain structures, rendered by both the Markdown and the
+HTML writer (so the two pages always show the same rows)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import NamedTuple
+from urllib.parse import quote
+
+from galbench.leaderboard import _format as F
+from galbench.leaderboard._model import TaskBoard
+from galbench.leaderboard._receipts import CHALLENGE, ReceiptRecord
+
+
+class Part(NamedTuple):
+    """A piece of a cell or line. ``raw``: text galbench wrote (numbers, fixed words), shown as
+    is; other text comes from a receipt and is escaped for the page it goes into."""
+
+    text: str
+    href: str | None = None
+    raw: bool = False
+
+
+Parts = tuple[Part, ...]
+
+
+@dataclass(frozen=True)
+class Cell:
+    parts: Parts
+    sort: str | None = None  # numeric sort key for the HTML table ("" = missing, sorts last)
+
+
+@dataclass(frozen=True)
+class Column:
+    title: str
+    numeric: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    id: str  # HTML id, stable: derived from the task id and the table's role
+    columns: tuple[Column, ...]
+    rows: tuple[tuple[Cell, ...], ...]
+
+
+def href(link: str) -> str:
+    """A link as written into a page: web URLs (already checked by ``safe_url``) as they are,
+    receipt paths percent-encoded."""
+    return link if link.startswith(("http://", "https://")) else quote(link, safe="/@")
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def _text(text: str, sort: str | None = None, *, raw: bool = True) -> Cell:
+    return Cell((Part(text, raw=raw),), sort)
+
+
+def _number(value: object, text: str) -> Cell:
+    return Cell((Part(text, raw=True),), repr(float(value)) if F.is_number(value) else "")
+
+
+def _entry(record: ReceiptRecord) -> Cell:
+    paper, code = F.entry_links(record)
+    parts = [Part(record.name, paper or code)]
+    if paper and code:
+        parts += [Part(" (", raw=True), Part("code", code, raw=True), Part(")", raw=True)]
+    return Cell(tuple(parts), record.name)
+
+
+def _metric(record: ReceiptRecord | None, standing_tier: int | None = None) -> Cell:
+    if record is None:
+        return _text(F.MISSING, "")
+    lo, hi = record.main_interval
+    text = F.fmt_value(record.main_value)
+    interval = F.fmt_interval(lo, hi, like=record.main_value)
+    if interval:
+        text += f" {interval}"
+    if standing_tier is not None:
+        text += f", tier {standing_tier}"
+    return _number(record.main_value, text)
+
+
+def _rank(board: TaskBoard, split: str | None, name: str) -> Cell:
+    standing = board.standing(split, name) if split else None
+    if standing is None:
+        return _text(F.MISSING, "")
+    return _text(f"{standing.rank} (tier {standing.tier})", str(standing.rank))
+
+
+def _details(record: ReceiptRecord) -> list[Cell]:
+    rate = F.throughput(record)
+    return [
+        _number(F.parameters(record), F.fmt_si(F.parameters(record))),
+        _number(rate, F.fmt_si(rate)),
+        _number(F.labels(record), F.fmt_count(F.labels(record))),
+        _text(F.measured_on(record), raw=False),
+    ]
+
+
+_DETAIL_COLUMNS = (
+    Column("Parameters", numeric=True),
+    Column("Throughput (objects/s)", numeric=True),
+    Column("Labels", numeric=True),
+    Column("Measured on"),
+)
+
+
+def main_table(board: TaskBoard) -> Table:
+    """Rank (tier) on the ranking split, entry, the main metric on each public split side by
+    side, secondary metrics, parameters, throughput, label budget, where it was measured."""
+    view = board.view
+    metric = f"{view.main_metric} {F.arrow(view.direction)}"
+    columns = [
+        Column(f"Rank (tier) on {board.ranking_split}" if board.ranking_split else "Rank"),
+        Column("Entry"),
+    ]
+    columns += [
+        Column(f"{metric} · {split}" + (" (95% interval)" if i == 0 else ""), numeric=True)
+        for i, split in enumerate(board.public_splits)
+    ]
+    columns += [Column(m, numeric=True) for m in board.secondary]
+    columns += _DETAIL_COLUMNS
+    rows = []
+    for name in board.rows:
+        info = board.row_record(name)
+        cells = [_rank(board, board.ranking_split, name), _entry(info)]
+        for split in board.public_splits:
+            standing = board.standing(split, name)
+            tier = standing.tier if standing and split != board.ranking_split else None
+            cells.append(_metric(board.record(split, name), tier))
+        metrics = info.receipt["metrics"]
+        cells += [_number(metrics.get(m), F.fmt_value(metrics.get(m))) for m in board.secondary]
+        cells += _details(info)
+        rows.append(tuple(cells))
+    return Table(f"{slug(view.id)}-main", tuple(columns), tuple(rows))
+
+
+def challenge_table(board: TaskBoard) -> Table | None:
+    split = board.challenge
+    if split is None:
+        return None
+    metric = f"{board.view.main_metric} {F.arrow(board.view.direction)}"
+    columns = (
+        Column(f"Rank (tier) on {CHALLENGE}"),
+        Column("Entry"),
+        Column(f"{metric} · {CHALLENGE} (95% interval)", numeric=True),
+        *_DETAIL_COLUMNS,
+    )
+    rows = []
+    for standing in split.standings:
+        record = split.records[standing.name]
+        rows.append(
+            (
+                _rank(board, CHALLENGE, standing.name),
+                _entry(record),
+                _metric(record),
+                *_details(record),
+            )
+        )
+    return Table(f"{slug(board.view.id)}-challenge", columns, tuple(rows))
+
+
+def not_ranked_lines(board: TaskBoard) -> list[Parts]:
+    return [
+        (Part(r.name), Part(" on ", raw=True), Part(r.split), Part(": ", raw=True),
+         Part(F.one_line(r.not_ranked_reason())))
+        for r in board.not_ranked
+    ]  # fmt: skip
+
+
+def receipt_lines(board: TaskBoard) -> list[Parts]:
+    """One line per receipt: file, n, where it was measured, code version, predictions hash."""
+    lines = []
+    for r in board.records:
+        receipt = r.receipt
+        gb = receipt.get("galbench") or {}
+        commit = str(gb.get("git_commit") or "")[:12]
+        version = f"galbench {gb.get('version', '?')}" + (f" @ {commit}" if commit else "")
+        if gb.get("git_dirty"):
+            version += " (uncommitted changes)"
+        state = (
+            r.status if r.status != "ok" else "not ranked" if r.not_ranked_reason() else "ranked"
+        )
+        text = f" ({r.split}, {state}): n = {F.fmt_count(receipt.get('n'))}; "
+        text += f"{F.measured_sentence(r)}; {version}"
+        if receipt.get("predictions_sha256"):
+            text += f"; predictions sha256 {str(receipt['predictions_sha256'])[:12]}…"
+        lines.append((Part(r.name), Part(text + "; "), Part(r.path, r.path)))
+    return lines
