@@ -97,6 +97,50 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _run_record(
+    task: Any,
+    split: Any,
+    submission: Any,
+    entry: Any,
+    environment: dict[str, Any],
+    code_version: tuple[str | None, bool | None] | None,
+) -> dict[str, Any]:
+    """What every receipt says, scored or failed: what ran, on what, where."""
+    import galbench
+
+    commit, dirty = code_version if code_version is not None else galbench_git_commit()
+    manifest = split.manifest
+    return {
+        "task": task.id,
+        "split": split.name,
+        "n": split.n,
+        "n_official": manifest.n_official,
+        "partial": split.partial,
+        "challenge": split.name == "challenge",
+        "main_metric": task.main_metric,
+        "direction": task.direction,
+        "task_sha256": task.sha256,
+        "split_manifest_sha256": manifest.sha256(),
+        "split_content_sha256": manifest.content_sha256,
+        "split_matches_published": manifest.matches_published,
+        # The challenge seed is secret: never written down.
+        "split_seed": None if split.name == "challenge" else manifest.seed,
+        "galbench": {"version": galbench.__version__, "git_commit": commit, "git_dirty": dirty},
+        "submission": {
+            **submission.summary(),
+            "path": _portable_path(submission.root),
+            "content_sha256": submission.content_sha256,
+            "entry_point": entry.entry_point,
+            "prediction_file": entry.predictions.get(split.name),
+            "training_data": list(entry.training_data),
+            "labels": entry.labels,
+            "parameters": entry.parameters,
+        },
+        "environment": environment,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
 def make_receipt(
     *,
     task: Any,
@@ -111,22 +155,12 @@ def make_receipt(
 ) -> dict[str, Any]:
     """Assemble a receipt. ``code_version`` is galbench's ``(git commit, dirty)`` as it was when
     the run started (default: now)."""
-    commit, dirty = code_version if code_version is not None else galbench_git_commit()
-    import galbench
-
-    manifest = split.manifest
     receipt = {
         "schema": RECEIPT_SCHEMA,
         "status": "ok",
-        "task": task.id,
-        "split": split.name,
-        "n": split.n,
-        "n_official": manifest.n_official,
-        "partial": split.partial,
         # A partial run (--n) is a smoke test and never enters the leaderboard.
         "leaderboard_eligible": not split.partial,
-        "main_metric": task.main_metric,
-        "direction": task.direction,
+        **_run_record(task, split, submission, entry, environment, code_version),
         "metrics": scores.metrics,
         "intervals": {k: list(v) for k, v in scores.intervals.items()},
         "interval_method": (
@@ -139,28 +173,8 @@ def make_receipt(
             for k in scores.metrics
         },
         "strata": scores.strata,
-        "task_sha256": task.sha256,
-        "split_manifest_sha256": manifest.sha256(),
-        "split_content_sha256": manifest.content_sha256,
-        "split_matches_published": manifest.matches_published,
-        # The challenge seed is secret: never written down.
-        "split_seed": None if split.name == "challenge" else manifest.seed,
-        "challenge": split.name == "challenge",
-        "galbench": {"version": galbench.__version__, "git_commit": commit, "git_dirty": dirty},
-        "submission": {
-            **submission.summary(),
-            "path": _portable_path(submission.root),
-            "content_sha256": submission.content_sha256,
-            "entry_point": entry.entry_point,
-            "prediction_file": entry.predictions.get(split.name),
-            "training_data": list(entry.training_data),
-            "labels": entry.labels,
-            "parameters": entry.parameters,
-        },
         "predictions_sha256": predictions_sha256(predictions),
         "inference": inference,
-        "environment": environment,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     return _clean(receipt)
 
@@ -177,40 +191,16 @@ def make_failure_receipt(
 ) -> dict[str, Any]:
     """A receipt for a run that produced no valid predictions: what ran, on what, and why it
     failed. It has no metrics and never enters the ranking."""
-    import galbench
-
-    commit, dirty = code_version if code_version is not None else galbench_git_commit()
     receipt = {
         "schema": RECEIPT_SCHEMA,
         "status": "failed",
+        "leaderboard_eligible": False,
         "failure": {
             "status": getattr(error, "status", "error"),
             "error": type(error).__name__,
             "reason": str(error),
         },
-        "task": task.id,
-        "split": split.name,
-        "n": split.n,
-        "n_official": split.manifest.n_official,
-        "partial": split.partial,
-        "leaderboard_eligible": False,
-        "challenge": split.name == "challenge",
-        "main_metric": task.main_metric,
-        "direction": task.direction,
-        "task_sha256": task.sha256,
-        "split_content_sha256": split.manifest.content_sha256,
-        "galbench": {"version": galbench.__version__, "git_commit": commit, "git_dirty": dirty},
-        "submission": {
-            **submission.summary(),
-            "path": _portable_path(submission.root),
-            "content_sha256": submission.content_sha256,
-            "entry_point": entry.entry_point,
-            "prediction_file": entry.predictions.get(split.name),
-            "training_data": list(entry.training_data),
-            "labels": entry.labels,
-        },
-        "environment": environment,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **_run_record(task, split, submission, entry, environment, code_version),
     }
     return _clean(receipt)
 
