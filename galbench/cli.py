@@ -150,6 +150,25 @@ def print_receipt_summary(receipt: dict[str, Any], console: Console | None = Non
         )
 
 
+def _limits(args: argparse.Namespace):
+    """Sandbox limits from --time-limit/--memory-limit/--threads (None: the defaults)."""
+    from galbench.harness import SandboxLimits
+
+    given = {
+        "seconds": args.time_limit,
+        "memory_bytes": None if args.memory_limit is None else int(args.memory_limit * 2**30),
+        "threads": args.threads,
+    }
+    given = {k: v for k, v in given.items() if v is not None}
+    return SandboxLimits(**given) if given else None
+
+
+def _add_limit_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--time-limit", type=float, default=None, help="sandbox wall time, seconds (default 4 h)")
+    p.add_argument("--memory-limit", type=float, default=None, help="sandbox memory, GiB (default 16)")
+    p.add_argument("--threads", type=int, default=None, help="threads the code may use (default: all cores)")
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from galbench.evaluate import evaluate
 
@@ -162,6 +181,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         home=args.home,
         workers=args.workers,
         progress=not args.quiet,
+        limits=_limits(args),
     )
     if receipt["status"] != "ok":
         failure = receipt["failure"]
@@ -192,7 +212,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     for folder in args.folders:
         for receipt, path in score_submission(
             folder, receipts=args.receipts, splits=tuple(args.split or ["test"]), home=args.home,
-            workers=args.workers, progress=not args.quiet,
+            workers=args.workers, progress=not args.quiet, limits=_limits(args),
         ):
             ok = receipt["status"] == "ok"
             failed += not ok
@@ -281,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="receipt path (default: receipts/<name>.<task>.<split>.json)")
     p.add_argument("--workers", type=int, default=2, help="worker processes if the split must be built")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_limit_args(p)
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser(
@@ -294,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--home", default=None, help="data home")
     p.add_argument("--workers", type=int, default=2, help="worker processes if a split must be built")
     p.add_argument("--quiet", action="store_true")
+    _add_limit_args(p)
     p.set_defaults(func=_cmd_score)
 
     p = sub.add_parser(

@@ -23,6 +23,7 @@ from galbench.errors import (
     TaskSpecError,
     UnknownNameError,
 )
+from galbench.harness import SandboxLimits, SandboxSetupError
 from galbench.runner import environment, load_prediction_file, run_submission
 from galbench.scoring import get_scorer
 from galbench.scoring.receipt import (
@@ -49,7 +50,13 @@ def failure_receipt_path(path: Path) -> Path:
 
 # Errors of galbench's own data or configuration: they abort the run instead of being charged to
 # the submission.
-_INFRASTRUCTURE_ERRORS = (SplitCorruptedError, SplitNotFoundError, TaskSpecError, UnknownNameError)
+_INFRASTRUCTURE_ERRORS = (
+    SplitCorruptedError,
+    SplitNotFoundError,
+    TaskSpecError,
+    UnknownNameError,
+    SandboxSetupError,
+)
 
 
 def evaluate(
@@ -62,6 +69,7 @@ def evaluate(
     home: str | os.PathLike[str] | None = None,
     workers: int = 1,
     progress: bool = True,
+    limits: SandboxLimits | None = None,
 ) -> tuple[dict[str, Any], Path]:
     """Score a submission on a split and write its receipt; returns ``(receipt, path)``.
 
@@ -106,7 +114,7 @@ def evaluate(
         )
         scorer = get_scorer(spec.type)
         try:
-            predictions, inference, source = _predict(submission, entry, data, progress)
+            predictions, inference, source = _predict(submission, entry, data, progress, limits)
             predictions = scorer.validate(spec, predictions, str(source))
         except GalbenchError as exc:
             if isinstance(exc, _INFRASTRUCTURE_ERRORS):
@@ -136,7 +144,7 @@ def evaluate(
     return receipt, path
 
 
-def _predict(submission, entry, data, progress):
+def _predict(submission, entry, data, progress, limits):
     """Predictions for ``data``: from the submission's file for this split, else its code."""
     if data.name in entry.predictions:
         source = submission.root / entry.predictions[data.name]
@@ -147,8 +155,9 @@ def _predict(submission, entry, data, progress):
             f"{submission.root}: no code and no prediction file for split {data.name!r} of "
             f"{data.task.id}"
         )
-    predictions, report = run_submission(submission, entry, data, progress=progress)
-    return predictions, asdict(report), submission.root / entry.entry_point.split(":")[0]
+    predictions, report = run_submission(submission, entry, data, progress=progress, limits=limits)
+    module = entry.entry_point.split(":")[0].replace(".", "/")
+    return predictions, asdict(report), submission.root / f"{module}.py"
 
 
 def leaderboard_receipt_path(root: str | os.PathLike[str], name: str, task_id: str, split: str) -> Path:
@@ -165,6 +174,7 @@ def score_submission(
     home: str | os.PathLike[str] | None = None,
     workers: int = 1,
     progress: bool = True,
+    limits: SandboxLimits | None = None,
 ) -> list[tuple[dict[str, Any], Path]]:
     """Score every task a submission enters, on each of ``splits`` and (for code entries, when
     ``$GALBENCH_CHALLENGE_SEED`` is set or ``challenge=True``) on the hidden challenge split,
@@ -185,7 +195,7 @@ def score_submission(
             results.append(
                 evaluate(
                     submission_dir, task=task_id, split=split, out=out, home=home,
-                    workers=workers, progress=progress,
+                    workers=workers, progress=progress, limits=limits,
                 )
             )
     return results

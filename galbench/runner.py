@@ -1,8 +1,9 @@
 """Run a submission over a split: import its entry point, feed image batches, collect predictions.
 
-The model sees images only (float32 ``[B, C, H, W]``), never the catalog. It runs in this process;
-the sandboxed runner (separate process, time and memory limits) of the submission harness plugs in
-behind :func:`run_submission`.
+The model sees images only (float32 ``[B, C, H, W]``), never the catalog. By default it runs in
+the sandbox of :mod:`galbench.harness` (a separate process without labels, secrets or network,
+under time, memory and process limits); ``isolate=False`` runs it in this process, for debugging
+one's own code only.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import sys
 import time
 import traceback
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +24,17 @@ from tqdm.auto import tqdm
 
 from galbench.data.split import Split
 from galbench.errors import PredictionError, SubmissionError
+from galbench.harness import InferenceReport, SandboxLimits, run_in_sandbox
 from galbench.scoring.base import Predictions
 from galbench.scoring.submission import Submission, TaskEntry
 
-
-@dataclass(frozen=True)
-class InferenceReport:
-    seconds: float
-    objects_per_second: float
-    batch_size: int
-    device: str
+__all__ = [
+    "InferenceReport",
+    "environment",
+    "load_model",
+    "load_prediction_file",
+    "run_submission",
+]
 
 
 @contextlib.contextmanager
@@ -112,8 +113,21 @@ def run_submission(
     split: Split,
     *,
     progress: bool = True,
+    isolate: bool = True,
+    limits: SandboxLimits | None = None,
 ) -> tuple[Predictions, InferenceReport]:
-    """Predict every object of ``split`` with the submission's code."""
+    """Predict every object of ``split`` with the submission's code.
+
+    ``isolate`` (default): in the sandbox (:func:`galbench.harness.run_in_sandbox`), under
+    ``limits``; failures raise :class:`~galbench.harness.SandboxFailure` with a ``status``.
+    ``isolate=False``: in this process, without any protection (debugging only; the code can
+    read everything this process can, labels included)."""
+    if isolate:
+        values, report = run_in_sandbox(
+            submission, entry, split.images, limits=limits, progress=progress,
+            desc=f"{submission.name} {split.task.id} {split.name}",
+        )
+        return Predictions(object_ids=split.object_ids.copy(), values=values), report
     model = load_model(submission, entry)
     where = f"{submission.root}/{entry.entry_point}"
     chunks: dict[str, list[np.ndarray]] = {}

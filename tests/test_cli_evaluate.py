@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from galbench.cli import main
-from galbench.errors import PredictionError, SubmissionError
 from galbench.evaluate import evaluate
 from galbench.tasks import get_task
 
@@ -124,30 +123,30 @@ def test_prediction_file_submission(tmp_path, tiny_split_dir):
 
 
 @pytest.mark.parametrize(
-    ("source", "error", "match"),
+    ("source", "error", "status", "match"),
     [
         ("class Model:\n def __init__(self, root): pass\n def predict(self, x): raise RuntimeError('boom')\n",
-         SubmissionError, r"predict\(\) raised on the batch at object 0: RuntimeError: boom"),
+         "SandboxFailure", "error", r"predict\(\) raised on the batch at object 0: RuntimeError: boom"),
         ("import numpy as np\nclass Model:\n def __init__(self, root): pass\n def predict(self, x): return np.zeros((len(x), 7))\n",
-         PredictionError, r"shape \(40, 7\); expected \(40, 8\)"),
+         "PredictionError", "error", r"shape \(40, 7\); expected \(40, 8\)"),
         ("import numpy as np\nclass Model:\n def __init__(self, root): pass\n def predict(self, x): return np.full((len(x), 8), np.nan)\n",
-         PredictionError, r"non-finite"),
+         "PredictionError", "error", r"non-finite"),
         ("import numpy as np\nclass Model:\n def __init__(self, root): pass\n def predict(self, x): return np.zeros((len(x) - 1, 8))\n",
-         PredictionError, r"expected 16 rows"),
-        ("raise ImportError('missing dependency')\n", SubmissionError, r"importing the entry point failed"),
-        ("class Other: pass\n", SubmissionError, r"no class 'Model'"),
+         "SandboxFailure", "invalid-output", r"expected 16 rows"),
+        ("raise ImportError('missing dependency')\n", "SandboxFailure", "error", r"importing the entry point failed"),
+        ("class Other: pass\n", "SandboxFailure", "error", r"no class 'Model'"),
         ("class Model:\n def __init__(self, root): raise ValueError('no weights')\n",
-         SubmissionError, r"constructing Model\(root\) failed: ValueError: no weights"),
+         "SandboxFailure", "error", r"constructing Model\(root\) failed: ValueError: no weights"),
     ],
 )
-def test_misbehaving_code_gets_a_failure_receipt(tmp_path, tiny_split_dir, source, error, match):
+def test_misbehaving_code_gets_a_failure_receipt(tmp_path, tiny_split_dir, source, error, status, match):
     sub = _write_submission(tmp_path / "bad", source)
     out = tmp_path / "r.json"
     out.write_text('{"recorded": "earlier"}')  # an earlier receipt at the same place
     receipt, path = evaluate(sub, n=40, out=out, progress=False)
     assert path == tmp_path / "r.failed.json" and path.is_file()
     assert receipt["status"] == "failed" and receipt["leaderboard_eligible"] is False
-    assert receipt["failure"]["error"] == error.__name__
+    assert (receipt["failure"]["error"], receipt["failure"]["status"]) == (error, status)
     assert re.search(match, receipt["failure"]["reason"])
     assert "metrics" not in receipt
     assert json.loads(path.read_text()) == receipt

@@ -158,8 +158,10 @@ def make_receipt(
     receipt = {
         "schema": RECEIPT_SCHEMA,
         "status": "ok",
-        # A partial run (--n) is a smoke test and never enters the leaderboard.
-        "leaderboard_eligible": not split.partial,
+        # A partial run (--n) is a smoke test and never enters the leaderboard; neither does code
+        # that ran outside the sandbox (isolate=False, for debugging).
+        "leaderboard_eligible": not split.partial
+        and (inference is None or inference.get("isolated", False)),
         **_run_record(task, split, submission, entry, environment, code_version),
         "metrics": scores.metrics,
         "intervals": {k: list(v) for k, v in scores.intervals.items()},
@@ -199,6 +201,7 @@ def make_failure_receipt(
             "status": getattr(error, "status", "error"),
             "error": type(error).__name__,
             "reason": str(error),
+            "sandbox": getattr(error, "sandbox", None),
         },
         **_run_record(task, split, submission, entry, environment, code_version),
     }

@@ -1,0 +1,1 @@
+import nosuchpackage  # noqa: F401

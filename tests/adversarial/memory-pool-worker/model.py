@@ -1,0 +1,20 @@
+import numpy as np
+
+
+def _hog(_):
+    import mmap
+    size = 3 * 2**30
+    m = mmap.mmap(-1, size, flags=mmap.MAP_SHARED)
+    for offset in range(0, size, 4096):
+        m[offset] = 1
+
+
+class Model:
+    def __init__(self, root):
+        self.root = root
+
+    def predict(self, images):
+        import multiprocessing
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            pool.map(_hog, range(2))
+        return np.zeros((len(images), 8))

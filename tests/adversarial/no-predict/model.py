@@ -1,0 +1,5 @@
+
+
+class Model:
+    def __init__(self, root):
+        pass

@@ -1,0 +1,9 @@
+import numpy as np
+
+
+class Model:
+    def __init__(self, root):
+        self.root = root
+
+    def predict(self, images):
+        np.zeros((len(images), 8))

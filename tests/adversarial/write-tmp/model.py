@@ -1,0 +1,10 @@
+import numpy as np
+
+
+class Model:
+    def __init__(self, root):
+        self.root = root
+
+    def predict(self, images):
+        open("/tmp/@MARKER@.txt", "w").write("owned")
+        return np.zeros((len(images), 8))
