@@ -15,7 +15,7 @@ import pytest
 
 from galbench.data.build import build_split
 from galbench.sim import get_recipe
-from galbench.sim.recipes import galsim_deviate, object_seed
+from galbench.sim.recipes import galsim_deviate, object_seed, single_threaded_galsim
 from galbench.tasks import get_task
 
 N = 400
@@ -36,8 +36,11 @@ def prepared():
 
 
 def _raw(recipe, truths, noise_seeds) -> None:
-    for truth, noise_seed in zip(truths, noise_seeds):
-        recipe.add_noise(recipe.draw_noiseless(truth), galsim_deviate(noise_seed))
+    # GalSim configured as the build configures it (one OpenMP thread per process), so that the
+    # ratio measures galbench's additions, not a thread setting.
+    with single_threaded_galsim():
+        for truth, noise_seed in zip(truths, noise_seeds):
+            recipe.add_noise(recipe.draw_noiseless(truth), galsim_deviate(noise_seed))
 
 
 def test_raw_galsim_drawing(benchmark, prepared):

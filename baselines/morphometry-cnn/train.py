@@ -2,9 +2,11 @@
 
     python baselines/morphometry-cnn/train.py [--home DIR] [--architecture regnetx_002]
 
-Training: AdamW; the learning rate decays by --lr-factor whenever the validation loss has not
-improved for --lr-patience epochs (ReduceLROnPlateau); training stops early when it has not
-improved for --patience epochs, and the weights of the best validation epoch are kept.
+Training: AdamW with learning-rate decay, either a cosine decay to zero over --epochs
+(--schedule cosine) or a step by --lr-factor whenever the validation loss has not improved for
+--lr-patience epochs (--schedule plateau, the default); training stops early when the validation
+loss has not improved for --patience epochs, and the weights of the best validation epoch are
+kept.
 Augmentation on the fly: the 8 rotations/flips of the square stamp (the stamp centre is the
 galaxy centre up to 0.5 px), with the position angle transformed accordingly (a 90-degree
 rotation adds 90 deg; a left-right flip maps PA to 180 - PA).
@@ -73,10 +75,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--home", default=None)
     parser.add_argument("--architecture", default="regnetx_002")
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--weight-decay", type=float, default=1e-4)
+    parser.add_argument("--schedule", choices=["cosine", "plateau"], default="plateau")
     parser.add_argument("--lr-factor", type=float, default=0.3)
     parser.add_argument("--lr-patience", type=int, default=1)
     parser.add_argument("--patience", type=int, default=3, help="early-stopping patience (epochs)")
@@ -108,23 +111,27 @@ def main() -> None:
         "std": {n: float(train_y[:, j].std()) for j, n in enumerate(names) if n != "pa"},
         "softening": round(2.5 * inst_sigma, 4),
         "train": {
+            **{k: v for k, v in vars(args).items() if k not in ("home", "out")},
             "split_content_sha256": train.manifest.content_sha256,
             "n_train": train.n,
             "n_val": val.n,
-            **{k: v for k, v in vars(args).items() if k not in ("home", "out")},
         },
     }
     network = build_network(config).to(device)
     optimizer = torch.optim.AdamW(network.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, factor=args.lr_factor, patience=args.lr_patience
-    )
+    if args.schedule == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
+    else:
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=args.lr_factor, patience=args.lr_patience
+        )
     generator = torch.Generator().manual_seed(args.seed)
     pa_col = names.index("pa")
     history, best, best_state, stale = [], math.inf, None, 0
     start_time = time.time()
     for epoch in range(1, args.epochs + 1):
         network.train()
+        lr_used = optimizer.param_groups[0]["lr"]
         order = torch.randperm(len(train_x), generator=generator).numpy()
         t0, total, count = time.time(), 0.0, 0
         for start in range(0, len(order), args.batch_size):
@@ -142,13 +149,16 @@ def main() -> None:
                       f"{count / (time.time() - t0):.0f} img/s", flush=True)
         train_seconds = time.time() - t0
         val_loss = evaluate_loss(network, val_x, val_y, config, 1024, device)
-        scheduler.step(val_loss)
+        if args.schedule == "cosine":
+            scheduler.step()
+        else:
+            scheduler.step(val_loss)
         history.append(
             {
                 "epoch": epoch,
                 "train_loss": total / count,
                 "val_loss": val_loss,
-                "lr": optimizer.param_groups[0]["lr"],
+                "lr": lr_used,
                 "train_images_per_second": count / train_seconds,
             }
         )

@@ -141,11 +141,12 @@ class BulgeDiskRecipe(Recipe):
     def add_noise(self, noiseless: np.ndarray, deviate: galsim.BaseDeviate) -> np.ndarray:
         """Source Poisson noise (from the exposure time) plus correlated sky noise."""
         t = self.instrument.noise.exposure_time_s
-        counts = galsim.ImageD(np.clip(noiseless, 0.0, None) * t, scale=1.0)
-        counts.addNoise(galsim.PoissonNoise(deviate))
-        noisy = galsim.ImageD(counts.array / t, scale=self.instrument.pixel_scale_arcsec)
-        noisy.addNoise(self.instrument.correlated_noise(deviate))
-        return noisy.array
+        # One image throughout: electrons for the Poisson draw, then back to e-/s in place.
+        image = galsim.ImageD(np.clip(noiseless, 0.0, None) * t, scale=self.instrument.pixel_scale_arcsec)
+        image.addNoise(galsim.PoissonNoise(deviate))
+        image /= t
+        image.addNoise(self.instrument.correlated_noise(deviate))
+        return image.array
 
     def snr(self, noiseless: np.ndarray) -> float:
         """Matched-filter S/N, sqrt(sum I^2 / var), with var = sky variance x correlation gain
