@@ -57,12 +57,19 @@ def _cmd_info(args: argparse.Namespace) -> int:
             f"(1 e-/s), 5σ depth {inst.noise.depth_mag} AB, sky σ {inst.sky_sigma:.4g} e-/s/px, "
             f"noise correlation {inst.noise.correlation}"
         )
-    targets = Table(title="targets")
-    for col in ("name", "unit", "scale", "outlier", "description"):
-        targets.add_column(col)
-    for t in spec.targets:
-        targets.add_row(t.name, t.unit, f"{t.scale:g}", f"{t.outlier:g}", t.description)
-    console.print(targets)
+    if spec.targets:
+        targets = Table(title="targets")
+        for col in ("name", "unit", "scale", "outlier", "description"):
+            targets.add_column(col)
+        for t in spec.targets:
+            targets.add_row(t.name, t.unit, f"{t.scale:g}", f"{t.outlier:g}", t.description)
+        console.print(targets)
+    params = spec.simulation.params
+    if "kinds" in params:
+        fractions = ", ".join(f"{k} {v:g}" for k, v in params.get("anomaly_fraction", {}).items())
+        codes = ", ".join(f"{i} {name}" for i, name in enumerate(params["kinds"], start=1))
+        console.print(f"anomaly kinds (catalog anomaly_kind; 0 = normal): {codes}")
+        console.print(f"anomaly fraction per split: {fractions}")
     for c in spec.citations:
         console.print(c.bibtex, markup=False, highlight=False)
     return 0
@@ -99,6 +106,23 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     split = load_split(args.task, args.split, args.n, home=args.home)
     for path in export_fits(split, args.out):
+        print(path)
+    return 0
+
+
+def _cmd_latent(args: argparse.Namespace) -> int:
+    from galbench.viz.latent import draw_latent_figures
+
+    paths = draw_latent_figures(
+        args.submission,
+        task=args.task,
+        split=args.split,
+        n=args.n,
+        color=args.color.split(","),
+        out=args.out,
+        home=args.home,
+    )
+    for path in paths:
         print(path)
     return 0
 
@@ -293,6 +317,25 @@ def build_parser() -> argparse.ArgumentParser:
     add_split_args(p)
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser(
+        "latent",
+        help="draw a VAE submission's latent space coloured by physical parameters, and a "
+             "latent interpolation (PNG); runs the model in this process: trusted code only",
+    )
+    p.add_argument("submission", help="submission folder whose model has encode() and decode()")
+    p.add_argument("--task", default="anomaly@1", help="task id (default: anomaly@1)")
+    p.add_argument("--split", default="val", help="train, val or test (default: val)")
+    p.add_argument("--n", type=int, default=2000,
+                   help="encode the first N objects (default: 2000, or the whole split if smaller)")
+    p.add_argument("--color", default="n_bulge,log10_r_disk,bulge_to_total",
+                   help="catalog columns to colour by, comma-separated; the interpolation goes "
+                        "from the lowest to the highest value of the first (default: "
+                        "n_bulge,log10_r_disk,bulge_to_total)")
+    p.add_argument("--out", required=True,
+                   help="output folder for latent_space.png and latent_interpolation.png")
+    p.add_argument("--home", default=None, help="data home (default: $GALBENCH_HOME or cache)")
+    p.set_defaults(func=_cmd_latent)
 
     p = sub.add_parser("evaluate", help="score a submission folder and write a receipt")
     p.add_argument("submission", help="submission folder (with submission.toml)")

@@ -66,7 +66,7 @@ def render_shard(task: TaskSpec, split: str, start: int, stop: int) -> tuple[np.
     from galbench.sim import get_recipe
     from galbench.sim.recipes import render_object, single_threaded_galsim
 
-    recipe = get_recipe(task)
+    recipe = get_recipe(task, split)
     seed = task.split(split).seed
     images = np.empty((stop - start, *task.image_shape), dtype=IMAGE_DTYPE)
     columns: dict[str, list] = {"object_id": list(range(start, stop))}

@@ -51,8 +51,8 @@ class BulgeDiskRecipe(Recipe):
         "snr": "float64",
     }
 
-    def __init__(self, task: TaskSpec) -> None:
-        super().__init__(task)
+    def __init__(self, task: TaskSpec, split: str | None = None) -> None:
+        super().__init__(task, split)
         p, where = task.simulation.params, task.source
         self.ranges = {
             key: uniform_range(p, key, where)
@@ -128,7 +128,12 @@ class BulgeDiskRecipe(Recipe):
 
     def draw_noiseless(self, truth: dict[str, float]) -> np.ndarray:
         """PSF-convolved, pixel-integrated model in e-/s per pixel, ``[H, W]`` float64."""
-        profile = galsim.Convolve(self.galaxy(truth), self.instrument.galsim_psf())
+        return self.draw(self.galaxy(truth), truth)
+
+    def draw(self, light: galsim.GSObject, truth: dict[str, float]) -> np.ndarray:
+        """``light`` (a PSF-free profile centred on the galaxy) convolved with the PSF and drawn
+        at the galaxy's offset, ``[H, W]`` float64 e-/s per pixel."""
+        profile = galsim.Convolve(light, self.instrument.galsim_psf())
         image = profile.drawImage(
             nx=self.width,
             ny=self.height,

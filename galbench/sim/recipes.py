@@ -69,8 +69,12 @@ class Recipe:
 
     columns: ClassVar[Mapping[str, str]] = {}
 
-    def __init__(self, task: TaskSpec) -> None:
+    def __init__(self, task: TaskSpec, split: str | None = None) -> None:
+        # ``split``: the split being built. Most recipes draw every split from the same
+        # population; a recipe whose population differs by split (anomaly@1: no anomalies in
+        # train) reads it. Challenge splits pass their own name.
         self.task = task
+        self.split = split
 
     def render(self, seed: np.random.SeedSequence) -> RenderedObject:  # pragma: no cover
         raise NotImplementedError
@@ -79,8 +83,8 @@ class Recipe:
 RECIPES: Registry[type[Recipe]] = Registry("simulation recipe")
 
 
-def get_recipe(task: TaskSpec) -> Recipe:
-    return RECIPES.get(task.simulation.recipe)(task)
+def get_recipe(task: TaskSpec, split: str | None = None) -> Recipe:
+    return RECIPES.get(task.simulation.recipe)(task, split)
 
 
 def render_object(recipe: Recipe, split_seed: int, index: int) -> RenderedObject:
