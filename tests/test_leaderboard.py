@@ -694,3 +694,24 @@ def test_real_check_fails_for_a_receipt_of_another_split_content(real_board, ses
     result = _check(real_board, session_home)
     assert [p.kind for p in result.problems] == ["unverified"]
     assert "split content hash 000000000000 does not match" in result.problems[0].message
+
+
+def test_breakdown_of_the_main_metric_is_shown_when_receipts_report_one(tmp_path):
+    """Per-part values of the main metric (anomaly@1's ``auroc/<kind>``) get their own table on
+    both pages; boards without them get none."""
+    plain = build_leaderboard(example_board(tmp_path / "plain"))
+    assert "by part on" not in plain["README.md"].decode()
+    assert b"-breakdown" not in plain["index.html"]
+
+    root = tmp_path / "parts"
+    parts = {f"{MAIN}/ring": 0.31, f"{MAIN}/merger": 0.12}
+    place(root, make_receipt("a", 0.10, samples_around(0.10, 0.002, 1), secondary=parts))
+    place(root, make_receipt("b", 0.20, samples_around(0.20, 0.002, 2)))
+    out = build_leaderboard(root)
+    readme = out["README.md"].decode()
+    assert f"`{MAIN}` by part on `test` (95% interval):" in readme
+    rows = table_rows(readme, "Entry")
+    assert rows[0] == ["Entry", "ring", "merger"]
+    assert rows[2][:2] == ["a", "0.3100 [0.3000, 0.3200]"]
+    assert rows[3][1] == "–"  # b reports no parts
+    assert b'id="morphometry-1-breakdown"' in out["index.html"]

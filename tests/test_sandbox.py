@@ -410,6 +410,34 @@ def test_torch_and_timm_import_and_run_inside(tmp_path, sandboxes):
     np.testing.assert_allclose(values["mean"], expected, rtol=1e-4, atol=1e-5)
 
 
+GALBENCH_INSIDE = """\
+import numpy as np
+import galbench
+from galbench.metrics.regression import sigma_nmad
+
+
+class Model:
+    def __init__(self, root):
+        # The package imports from the sandbox (a baseline may share code through it), but the
+        # repository around an editable install does not open.
+        self.package = galbench.__file__
+
+    def predict(self, images):
+        flat = images.reshape(len(images), -1).astype(np.float64)
+        return np.repeat(sigma_nmad(flat.T[:, :, None], axis=0), 8, axis=1)
+"""
+
+
+def test_the_galbench_package_is_importable_inside(tmp_path, sandboxes):
+    from galbench.metrics.regression import sigma_nmad
+
+    sub = load_submission(_submission(tmp_path / "uses-galbench", GALBENCH_INSIDE, batch=4))
+    images = np.random.default_rng(3).normal(size=(6, 1, 8, 8)).astype(np.float32)
+    values, _ = run_in_sandbox(sub, sub.entry(TASK), images, progress=False)
+    expected = sigma_nmad(images.reshape(6, -1).astype(np.float64).T[:, :, None], axis=0)
+    np.testing.assert_allclose(values["mean"], np.repeat(expected, 8, axis=1))
+
+
 def test_a_fifo_in_the_folder_fails_cleanly_instead_of_blocking_the_copy(tmp_path, sandboxes):
     folder = _submission(tmp_path / "fifo", STATISTICS, **{"offset.txt": b"0"})
     os.mkfifo(folder / "pipe")

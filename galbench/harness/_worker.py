@@ -730,9 +730,10 @@ def main(argv: list[str]) -> int:
         pipe.write(json.dumps(report) + "\n")
     if not report["ok"]:
         return 2
-    # Only the interpreter's own paths and the submission remain importable.
+    # Only the interpreter's own paths, the galbench package and the submission remain
+    # importable.
     allowed = set(active["python_paths"])
-    sys.path[:] = [config["submission"]] + [
+    sys.path[:] = [config["submission"], config["library"]] + [
         p for p in sys.path if p and os.path.realpath(p) in allowed
     ]
     progress = _Progress(config["progress"], int(config["n"]))

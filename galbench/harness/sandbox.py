@@ -653,8 +653,12 @@ def run_in_sandbox(
     proc: subprocess.Popen | None = None
     try:
         input_dir, output_dir, scratch = workspace / "input", workspace / "output", workspace / "scratch"
-        for folder in (input_dir, output_dir, scratch, workspace / "submission"):
+        library = workspace / "library"
+        for folder in (input_dir, output_dir, scratch, workspace / "submission", library):
             folder.mkdir(mode=0o700)
+        # The galbench package alone, importable by the submission (a shared network, say) as it
+        # is from a wheel install; an editable install's repository root stays unreadable.
+        (library / "galbench").symlink_to(_PACKAGE_DIR, target_is_directory=True)
         copy_root = workspace / "submission" / (submission.root.resolve().name or "submission")
         try:
             _write_images(images, input_dir / "images.npy")
@@ -666,7 +670,7 @@ def run_in_sandbox(
             raise SandboxSetupError(f"preparing the sandbox folder {workspace} failed: {exc}") from exc
 
         deny = _secret_dirs(images)
-        read = [str(_PACKAGE_DIR), str(input_dir), str(copy_root), *_SYSTEM_READ]
+        read = [str(_PACKAGE_DIR), str(library), str(input_dir), str(copy_root), *_SYSTEM_READ]
         exposed = [(d, r) for d in deny for r in _SYSTEM_READ if d == r or d.startswith(r + "/")]
         if exposed:
             d, r = exposed[0]
@@ -680,6 +684,7 @@ def run_in_sandbox(
             "parent_pid": os.getpid(),
             "images": str(input_dir / "images.npy"),
             "submission": str(copy_root),
+            "library": str(library),
             "entry_point": entry.entry_point,
             "batch_size": int(entry.batch_size),
             "output": str(output_dir),

@@ -196,6 +196,13 @@ def _task(task: TaskBoard) -> list[str]:
         f'<p class="note">{" · ".join(about)}.</p>',
     ]
     out += _table(T.main_table(task)) if task.rows else ["<p>No ranked entries yet.</p>"]
+    breakdown = T.breakdown_table(task)
+    if breakdown is not None:
+        out += [
+            f'<p class="note"><code>{escape(view.main_metric)}</code> by part on '
+            f"<code>{escape(task.ranking_split)}</code> (95% interval):</p>",
+            *_table(breakdown),
+        ]
     challenge = T.challenge_table(task)
     if challenge is not None:
         out += [

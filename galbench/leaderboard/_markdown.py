@@ -85,6 +85,14 @@ def _task(task: TaskBoard) -> list[str]:
         lines += _table(T.main_table(task)) + [""]
     else:
         lines += ["No ranked entries yet.", ""]
+    breakdown = T.breakdown_table(task)
+    if breakdown is not None:
+        lines += [
+            f"`{view.main_metric}` by part on `{task.ranking_split}` (95% interval):",
+            "",
+            *_table(breakdown),
+            "",
+        ]
     challenge = T.challenge_table(task)
     if challenge is not None:
         lines += [

@@ -138,6 +138,42 @@ def main_table(board: TaskBoard) -> Table:
     return Table(f"{slug(view.id)}-main", tuple(columns), tuple(rows))
 
 
+def breakdown_table(board: TaskBoard) -> Table | None:
+    """The main metric's breakdown, when receipts report one as ``<main>/<part>`` (anomaly@1:
+    ``auroc/merger``, ``auroc/ring``, ...): one column per part, one row per ranked entry, on
+    the ranking split. None when no receipt has such metrics."""
+    if not board.ranking_split or not board.rows:
+        return None
+    prefix = board.view.main_metric + "/"
+    parts: list[str] = []
+    for name in board.rows:
+        record = board.record(board.ranking_split, name)
+        for metric in (record.receipt.get("metrics") or {}) if record else ():
+            if metric.startswith(prefix) and metric not in parts:
+                parts.append(metric)
+    if not parts:
+        return None
+    columns = [Column("Entry")] + [Column(m[len(prefix):], numeric=True) for m in parts]
+    rows = []
+    for name in board.rows:
+        record = board.record(board.ranking_split, name)
+        if record is None:
+            continue
+        metrics = record.receipt.get("metrics") or {}
+        intervals = record.receipt.get("intervals") or {}
+        cells = [_entry(record)]
+        for m in parts:
+            value = metrics.get(m)
+            text = F.fmt_value(value)
+            lo_hi = intervals.get(m)
+            if F.is_number(value) and isinstance(lo_hi, (list, tuple)) and len(lo_hi) == 2:
+                interval = F.fmt_interval(lo_hi[0], lo_hi[1], like=value)
+                text += f" {interval}" if interval else ""
+            cells.append(_number(value, text))
+        rows.append(tuple(cells))
+    return Table(f"{slug(board.view.id)}-breakdown", tuple(columns), tuple(rows))
+
+
 def challenge_table(board: TaskBoard) -> Table | None:
     split = board.challenge
     if split is None:
