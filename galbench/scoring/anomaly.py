@@ -26,7 +26,7 @@ from galbench.metrics.anomaly import (
     tpr_at_fpr_from_curve,
 )
 from galbench.metrics.bootstrap import bootstrap_samples, percentile_interval
-from galbench.scoring.base import Predictions, Scores, TaskScorer, align_catalog, stratum_masks
+from galbench.scoring.base import Predictions, Scores, TaskScorer, align_catalog, strata_breakdown
 from galbench.tasks import TaskSpec
 
 SCORE_FIELD = "score"
@@ -171,23 +171,11 @@ def score(task: TaskSpec, predictions: Predictions, catalog: pd.DataFrame) -> Sc
         batch_size=max(1, min(50, BOOTSTRAP_BATCH_CELLS // cells_per_resample)),
     )
     intervals = {name: percentile_interval(v) for name, v in samples.items()}
-    strata = {}
-    for stratum in task.strata:
-        rows = []
-        for label, mask in stratum_masks(stratum, catalog):
-            count = int(mask.sum())
-            values = (
-                {
-                    k: float(v)
-                    for k, v in anomaly_statistics(
-                        kinds, ranking.class_weights(classes, n_classes, mask)
-                    ).items()
-                }
-                if count
-                else {}
-            )
-            rows.append({"bin": label, "n": count, "metrics": values})
-        strata[stratum.column] = rows
+    strata = strata_breakdown(
+        task,
+        catalog,
+        lambda mask: anomaly_statistics(kinds, ranking.class_weights(classes, n_classes, mask)),
+    )
     return Scores(
         metrics=metrics,
         intervals=intervals,

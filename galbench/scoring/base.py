@@ -73,3 +73,22 @@ def stratum_masks(
         if k == last:
             mask |= values == hi
         yield label, mask
+
+
+def strata_breakdown(
+    task: TaskSpec,
+    catalog: pd.DataFrame,
+    statistics: Callable[[np.ndarray], Mapping[str, float | np.ndarray]],
+) -> dict[str, list[dict]]:
+    """Every stratum's rows ``{"bin", "n", "metrics"}``: ``statistics(mask)`` of the objects in
+    each bin (``{}`` for an empty bin), keyed by the stratum's column."""
+    strata = {}
+    for stratum in task.strata:
+        rows = []
+        for label, mask in stratum_masks(stratum, catalog):
+            count = int(mask.sum())
+            values = {k: float(v) for k, v in statistics(mask).items()} if count else {}
+            rows.append({"bin": label, "n": count, "metrics": values})
+        strata[stratum.column] = rows
+    return strata
+

@@ -20,7 +20,7 @@ from galbench.metrics.regression import (
     residuals,
     sigma_nmad,
 )
-from galbench.scoring.base import Predictions, Scores, TaskScorer, align_catalog, stratum_masks
+from galbench.scoring.base import Predictions, Scores, TaskScorer, align_catalog, strata_breakdown
 from galbench.tasks import TaskSpec
 
 
@@ -129,23 +129,11 @@ def score(task: TaskSpec, predictions: Predictions, catalog: pd.DataFrame) -> Sc
         resampled, len(r), n_resamples=task.bootstrap_resamples, seed=task.bootstrap_seed
     )
     intervals = {name: percentile_interval(v) for name, v in samples.items()}
-    strata = {}
-    for stratum in task.strata:
-        rows = []
-        for label, mask in stratum_masks(stratum, catalog):
-            count = int(mask.sum())
-            values = (
-                {
-                    k: float(v)
-                    for k, v in regression_statistics(
-                        task, r[mask], None if sigma is None else sigma[mask]
-                    ).items()
-                }
-                if count
-                else {}
-            )
-            rows.append({"bin": label, "n": count, "metrics": values})
-        strata[stratum.column] = rows
+    strata = strata_breakdown(
+        task,
+        catalog,
+        lambda mask: regression_statistics(task, r[mask], None if sigma is None else sigma[mask]),
+    )
     return Scores(
         metrics=metrics,
         intervals=intervals,
