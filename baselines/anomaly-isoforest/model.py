@@ -1,6 +1,6 @@
 """Classical baseline for anomaly@1: an isolation forest on non-parametric morphology.
 
-No deep learning: ``features.morphology_features`` measures 12 numbers per stamp (C, A, S, Gini,
+No deep learning: ``galbench.features.morphology_features`` measures 12 numbers per stamp (C, A, S, Gini,
 M20, shape, size, flux and four defect indicators); an isolation forest (Liu, Ting & Zhou 2008)
 fitted on the features of normal training galaxies scores how easily each new object is
 isolated. The forest is refitted at load time from the stored training features with a fixed
@@ -10,14 +10,12 @@ random_state, which is deterministic and avoids pickled estimators in the submis
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 from sklearn.ensemble import IsolationForest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from features import morphology_features  # noqa: E402
+from galbench.features import morphology_features
 
 
 def fit_forest(train_features: np.ndarray, config: dict) -> IsolationForest:

@@ -21,8 +21,9 @@ from galbench.sim import get_instrument
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from features import NAMES, morphology_features  # noqa: E402
 from model import fit_forest  # noqa: E402
+
+from galbench.features import NAMES, morphology_features
 
 
 def features_of(split, sigma: float, batch: int = 1000) -> np.ndarray:

@@ -144,24 +144,10 @@ class BulgeDiskRecipe(Recipe):
         return image.array
 
     def add_noise(self, noiseless: np.ndarray, deviate: galsim.BaseDeviate) -> np.ndarray:
-        """Source Poisson noise (from the exposure time) plus correlated sky noise."""
-        t = self.instrument.noise.exposure_time_s
-        # One image throughout: electrons for the Poisson draw, then back to e-/s in place.
-        image = galsim.ImageD(np.clip(noiseless, 0.0, None) * t, scale=self.instrument.pixel_scale_arcsec)
-        image.addNoise(galsim.PoissonNoise(deviate))
-        image /= t
-        image.addNoise(self.instrument.correlated_noise(deviate))
-        return image.array
+        return self.instrument.add_noise(noiseless, deviate)
 
     def snr(self, noiseless: np.ndarray) -> float:
-        """Matched-filter S/N, sqrt(sum I^2 / var), with var = sky variance x correlation gain
-        + source Poisson variance (exact for white noise; for correlated noise it is the usual
-        large-scale approximation)."""
-        inst = self.instrument
-        var = inst.sky_sigma**2 * inst.correlation_gain + np.clip(noiseless, 0, None) / (
-            inst.noise.exposure_time_s
-        )
-        return float(np.sqrt(np.sum(noiseless**2 / var)))
+        return self.instrument.snr(noiseless)
 
     def render(self, seed: np.random.SeedSequence) -> RenderedObject:
         truth_seed, noise_seed = seed.spawn(2)

@@ -46,6 +46,17 @@ class AiryGaussianPSF:
 
 
 @dataclass(frozen=True)
+class SeeingPSF:
+    """A ground-based PSF: atmospheric seeing as a Kolmogorov profile of the given FWHM (the
+    telescope's own diffraction is negligible at ~1 arcsec seeing). Sizes in arcsec."""
+
+    fwhm_arcsec: float
+
+    def to_galsim(self) -> galsim.GSObject:
+        return galsim.Kolmogorov(fwhm=self.fwhm_arcsec)
+
+
+@dataclass(frozen=True)
 class SurveyNoise:
     """Noise of a survey image, set by its published depth.
 
@@ -77,7 +88,7 @@ class Instrument:
     pivot_wavelength_nm: float
     pixel_scale_arcsec: float
     zero_point_ab: float
-    psf: AiryGaussianPSF
+    psf: AiryGaussianPSF | SeeingPSF
     noise: SurveyNoise
     sources: tuple[str, ...]
 
@@ -100,6 +111,26 @@ class Instrument:
         if self.noise.correlation == "white":
             return galsim.GaussianNoise(rng, sigma=self.sky_sigma)
         return _cosmos_noise(self.pixel_scale_arcsec, variance).copy(rng=rng)
+
+    def add_noise(self, noiseless: np.ndarray, deviate: galsim.BaseDeviate) -> np.ndarray:
+        """A noisy image from a noiseless model in e-/s: source Poisson noise (from the exposure
+        time) plus the sky noise, drawing from ``deviate``."""
+        t = self.noise.exposure_time_s
+        # One image throughout: electrons for the Poisson draw, then back to e-/s in place.
+        image = galsim.ImageD(np.clip(noiseless, 0.0, None) * t, scale=self.pixel_scale_arcsec)
+        image.addNoise(galsim.PoissonNoise(deviate))
+        image /= t
+        image.addNoise(self.correlated_noise(deviate))
+        return image.array
+
+    def snr(self, noiseless: np.ndarray) -> float:
+        """Matched-filter S/N, sqrt(sum I^2 / var), with var = sky variance x correlation gain
+        + source Poisson variance (exact for white noise; for correlated noise it is the usual
+        large-scale approximation)."""
+        var = self.sky_sigma**2 * self.correlation_gain + np.clip(noiseless, 0, None) / (
+            self.noise.exposure_time_s
+        )
+        return float(np.sqrt(np.sum(noiseless**2 / var)))
 
     @property
     def correlation_gain(self) -> float:
@@ -216,3 +247,76 @@ INSTRUMENTS.add(
         ),
     ),
 )
+
+
+INSTRUMENTS.add(
+    "sdss_r",
+    Instrument(
+        name="sdss_r",
+        description="SDSS imaging, r band (the images Galaxy Zoo classified)",
+        band="r",
+        # SDSS r effective wavelength 616.6 nm (Fukugita et al. 1996, Table 2a).
+        pivot_wavelength_nm=616.6,
+        # SDSS camera pixels are 0.396" (Gunn et al. 1998).
+        pixel_scale_arcsec=0.396,
+        # Photometric zero point: ~24.0 mag for 1 DN/s in r (tsField "aa" ~ -24.0 at unit
+        # airmass; Stoughton et al. 2002, Sec. 4.5) with a gain of ~4.7 e-/DN (r-band CCDs,
+        # Gunn et al. 1998): 24.0 + 2.5 log10(4.7) = 25.7 AB for 1 e-/s. Approximate; it only
+        # sets the source Poisson term (the sky noise follows from the depth).
+        zero_point_ab=25.7,
+        # Median r-band seeing of SDSS imaging, PSF FWHM ~1.4" (Stoughton et al. 2002; the
+        # DR7 median is 1.3-1.4", Abazajian et al. 2009).
+        psf=SeeingPSF(fwhm_arcsec=1.4),
+        noise=SurveyNoise(
+            # 95% completeness limit for point sources r = 22.2 (York et al. 2000; Abazajian et
+            # al. 2004), taken as the 5-sigma point-source depth.
+            depth_mag=22.2,
+            # ~0.7 x FWHM, close to the optimal aperture for a point source (assumption).
+            aperture_radius_arcsec=1.0,
+            # 53.9 s drift-scan exposure per band (Gunn et al. 2006).
+            exposure_time_s=53.9,
+            correlation="white",
+        ),
+        sources=(
+            "Gunn et al. 1998, AJ 116, 3040 (camera, 0.396 arcsec pixels, gains)",
+            "York et al. 2000, AJ 120, 1579 (r = 22.2 point-source limit)",
+            "Stoughton et al. 2002, AJ 123, 485 (photometric zero points, seeing)",
+            "Gunn et al. 2006, AJ 131, 2332 (53.9 s exposures)",
+            "Fukugita et al. 1996, AJ 111, 1748 (r effective wavelength)",
+        ),
+    ),
+)
+
+
+INSTRUMENTS.add(
+    "des_r",
+    Instrument(
+        name="des_r",
+        description="Dark Energy Survey wide-field coadds (DECam), r band",
+        band="r",
+        # DECam r effective wavelength ~642 nm (DES DR1, Abbott et al. 2018, Table 1).
+        pivot_wavelength_nm=642.0,
+        # DECam pixels are 0.263" (Flaugher et al. 2015); DES coadds keep that scale.
+        pixel_scale_arcsec=0.263,
+        # ~31.4 mag for 1 e- in a 90 s r exposure (typical DES zero point, Burke et al. 2018)
+        # -> 31.4 - 2.5 log10(90) = 26.5 AB for 1 e-/s. Approximate; only the Poisson term.
+        zero_point_ab=26.5,
+        # Median r-band PSF FWHM 0.95" in the DES wide survey (Abbott et al. 2018, DR1).
+        psf=SeeingPSF(fwhm_arcsec=0.95),
+        noise=SurveyNoise(
+            # DR1 median coadd depth r = 23.8 at S/N = 10 in a 1.95" diameter aperture
+            # (Abbott et al. 2018): 5 sigma is 2.5 log10(2) = 0.75 mag fainter, 24.55.
+            depth_mag=24.55,
+            aperture_radius_arcsec=0.975,
+            # ~10 tilings of 90 s (DES wide-survey design, Abbott et al. 2018).
+            exposure_time_s=900.0,
+            correlation="white",
+        ),
+        sources=(
+            "Flaugher et al. 2015, AJ 150, 150 (DECam, 0.263 arcsec pixels)",
+            "Abbott et al. 2018, ApJS 239, 18 (DES DR1: depth, PSF FWHM, tilings)",
+            "Burke et al. 2018, AJ 155, 41 (DES photometric calibration, zero points)",
+        ),
+    ),
+)
+

@@ -1,5 +1,7 @@
 """Non-parametric morphology of galaxy stamps, vectorised over a batch (numpy + scipy.ndimage).
 
+Shared by the classical baselines (anomaly-isoforest, morphology-random-forest).
+
 The classical description of a galaxy's light without a model (Conselice 2003; Lotz, Primack &
 Madau 2004), measured about the stamp centre (every anomaly@1 galaxy is centred to 0.5 px):
 
