@@ -1,0 +1,44 @@
+"""Deep baseline for morphology@1: a timm CNN classifier (shared by train.py and the entry
+point, so training and inference preprocess the same way).
+
+Input: ``asinh(x / softening)`` with softening = 2.5 x the SDSS r sky sigma (linear in the
+noise, logarithmic in bright cores). Output: class probabilities (softmax of the logits).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import timm
+import torch
+
+
+def preprocess(images: torch.Tensor, softening: float) -> torch.Tensor:
+    return torch.asinh(images / softening)
+
+
+def build_network(config: dict) -> torch.nn.Module:
+    return timm.create_model(
+        config["architecture"], pretrained=False, in_chans=1, num_classes=len(config["classes"])
+    )
+
+
+class CNNClassifier:
+    """Submission entry point: ``predict(images [B,1,64,64]) -> probabilities [B, 6]``."""
+
+    def __init__(self, root: Path) -> None:
+        root = Path(root)
+        self.config = json.loads((root / "config.json").read_text())
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.network = build_network(self.config)
+        state = torch.load(root / "weights.pt", map_location="cpu", weights_only=True)
+        self.network.load_state_dict({k: v.float() for k, v in state.items()})
+        self.network.to(self.device).eval()
+
+    @torch.inference_mode()
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.array(images, dtype=np.float32)).to(self.device)
+        logits = self.network(preprocess(x, self.config["softening"]))
+        return torch.softmax(logits.double(), dim=1).cpu().numpy()
