@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -25,3 +28,20 @@ def tiny_split_dir(session_home: Path) -> Path:
     from galbench.data.build import build_split
 
     return build_split("morphometry@1", "test", 40, home=session_home, shard_size=10, progress=False)
+
+
+def import_baseline(folder: str, module: str) -> ModuleType:
+    """``baselines/<folder>/<module>.py`` as a fresh module, its folder importable while it
+    loads (baselines import their sibling modules, as the sandbox allows)."""
+    path = REPO / "baselines" / folder / f"{module}.py"
+    sys.path.insert(0, str(path.parent))
+    try:
+        name = f"_baseline_{folder}_{module}".replace("-", "_")
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = mod
+        spec.loader.exec_module(mod)
+        return mod
+    finally:
+        sys.path.remove(str(path.parent))
+

@@ -3,14 +3,13 @@ CNN's probabilities."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import import_baseline
 from galbench.scoring.submission import load_submission
 from galbench.sim import get_recipe
 from galbench.sim.recipes import render_object
@@ -22,17 +21,7 @@ CLASSES = list(TASK.simulation.params["classes"])
 
 
 def _import(folder: str, module: str):
-    path = REPO / "baselines" / folder / f"{module}.py"
-    sys.path.insert(0, str(path.parent))
-    try:
-        name = f"_baseline_{folder}_{module}".replace("-", "_")
-        spec = importlib.util.spec_from_file_location(name, path)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = mod
-        spec.loader.exec_module(mod)
-        return mod
-    finally:
-        sys.path.remove(str(path.parent))
+    return import_baseline(folder, module)
 
 
 @pytest.fixture(scope="module")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import import_baseline
 from galbench.scoring.submission import load_submission
 from galbench.sim import get_recipe
 from galbench.tasks import get_task
@@ -20,16 +19,7 @@ torch = pytest.importorskip("torch")
 
 
 def _import(folder: str, module: str):
-    path = REPO / "baselines" / folder / f"{module}.py"
-    sys.path.insert(0, str(path.parent))
-    try:
-        spec = importlib.util.spec_from_file_location(f"_baseline_{folder}_{module}".replace("-", "_"), path)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = mod
-        spec.loader.exec_module(mod)
-        return mod
-    finally:
-        sys.path.remove(str(path.parent))
+    return import_baseline(folder, module)
 
 
 @pytest.mark.parametrize("folder", ["morphometry-floor", "morphometry-cnn"])

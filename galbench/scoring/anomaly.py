@@ -26,13 +26,17 @@ from galbench.metrics.anomaly import (
     tpr_at_fpr_from_curve,
 )
 from galbench.metrics.bootstrap import bootstrap_samples, percentile_interval
-from galbench.scoring.base import Predictions, Scores, TaskScorer, align_catalog, strata_breakdown
+from galbench.scoring.base import (
+    Predictions,
+    Scores,
+    TaskScorer,
+    align_catalog,
+    single_numeric_field,
+    strata_breakdown,
+)
 from galbench.tasks import TaskSpec
 
 SCORE_FIELD = "score"
-#: A model whose predict() returns a bare array has it delivered under this name by the runner and
-#: the sandbox (they do not know the task type); a lone field of that name is taken as the score.
-BARE_ARRAY_FIELD = "mean"
 #: Resamples are evaluated in batches of about this many (resample x class x distinct score)
 #: cells, ~32 MB per float64 array: large splits take smaller batches. Results do not depend on
 #: the batch size (see bootstrap_samples).
@@ -62,27 +66,7 @@ def anomaly_kinds(task: TaskSpec) -> tuple[str, ...]:
 
 def validate(task: TaskSpec, predictions: Predictions, source: str) -> Predictions:
     n = len(predictions.object_ids)
-    fields = set(predictions.values)
-    if SCORE_FIELD in fields:
-        name = SCORE_FIELD
-    elif fields == {BARE_ARRAY_FIELD}:
-        name = BARE_ARRAY_FIELD
-    else:
-        raise PredictionError(
-            f"{source}: 'score' is missing (got field(s) {sorted(fields)}). "
-            + expected_format(task)
-        )
-    extra = fields - {name}
-    if extra:
-        raise PredictionError(
-            f"{source}: unexpected prediction field(s) {sorted(extra)}. " + expected_format(task)
-        )
-    array = np.asarray(predictions.values[name])
-    if array.dtype.kind not in "fiu" or array.dtype == np.bool_:
-        raise PredictionError(
-            f"{source}: '{name}' has dtype {array.dtype}; expected floating point. "
-            + expected_format(task)
-        )
+    name, array = single_numeric_field(predictions, SCORE_FIELD, source, expected_format(task), "floating point")
     if array.shape not in ((n,), (n, 1)):
         raise PredictionError(
             f"{source}: '{name}' has shape {array.shape}; expected ({n},) or ({n}, 1). "

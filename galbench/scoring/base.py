@@ -92,3 +92,31 @@ def strata_breakdown(
         strata[stratum.column] = rows
     return strata
 
+
+#: A model whose predict() returns a bare array has it delivered under this name by the runner
+#: and the sandbox (they do not know the task type); task types with a single prediction field
+#: take a lone field of this name as theirs.
+BARE_ARRAY_FIELD = "mean"
+
+
+def single_numeric_field(
+    predictions: Predictions, field: str, source: str, expected: str, what: str = "numbers"
+) -> tuple[str, np.ndarray]:
+    """The one array of a single-field task type (``field``, or a bare array), numeric (int or
+    float, never bool), with the name it came under; every problem raises
+    :class:`PredictionError` ending with ``expected``."""
+    fields = set(predictions.values)
+    if field in fields:
+        name = field
+    elif fields == {BARE_ARRAY_FIELD}:
+        name = BARE_ARRAY_FIELD
+    else:
+        raise PredictionError(f"{source}: '{field}' is missing (got field(s) {sorted(fields)}). " + expected)
+    extra = fields - {name}
+    if extra:
+        raise PredictionError(f"{source}: unexpected prediction field(s) {sorted(extra)}. " + expected)
+    array = np.asarray(predictions.values[name])
+    if array.dtype.kind not in "fiu" or array.dtype == np.bool_:
+        raise PredictionError(f"{source}: '{name}' has dtype {array.dtype}; expected {what}. " + expected)
+    return name, array
+

@@ -20,14 +20,17 @@ import pandas as pd
 from galbench.errors import PredictionError, TaskSpecError
 from galbench.metrics.bootstrap import bootstrap_samples, percentile_interval
 from galbench.metrics.classification import ClassifiedObjects, classification_statistics
-from galbench.scoring.base import Predictions, Scores, TaskScorer, align_catalog, strata_breakdown
+from galbench.scoring.base import (
+    Predictions,
+    Scores,
+    TaskScorer,
+    align_catalog,
+    single_numeric_field,
+    strata_breakdown,
+)
 from galbench.tasks import TaskSpec
 
 PROBABILITIES_FIELD = "probabilities"
-#: A model whose predict() returns a bare array has it delivered under this name by the runner and
-#: the sandbox (they do not know the task type); a lone field of that name is taken as the
-#: probabilities.
-BARE_ARRAY_FIELD = "mean"
 #: Largest accepted |row sum - 1| of the probabilities (float32 softmax outputs pass easily).
 ROW_SUM_TOLERANCE = 1e-3
 LABEL_COLUMN = "label"
@@ -70,27 +73,7 @@ def expected_format(task: TaskSpec) -> str:
 def validate(task: TaskSpec, predictions: Predictions, source: str) -> Predictions:
     ids = predictions.object_ids
     n, k = len(ids), len(class_names(task))
-    fields = set(predictions.values)
-    if PROBABILITIES_FIELD in fields:
-        name = PROBABILITIES_FIELD
-    elif fields == {BARE_ARRAY_FIELD}:
-        name = BARE_ARRAY_FIELD
-    else:
-        raise PredictionError(
-            f"{source}: 'probabilities' is missing (got field(s) {sorted(fields)}). "
-            + expected_format(task)
-        )
-    extra = fields - {name}
-    if extra:
-        raise PredictionError(
-            f"{source}: unexpected prediction field(s) {sorted(extra)}. " + expected_format(task)
-        )
-    array = np.asarray(predictions.values[name])
-    if array.dtype.kind not in "fiu" or array.dtype == np.bool_:
-        raise PredictionError(
-            f"{source}: '{name}' has dtype {array.dtype}; expected floating point class "
-            "probabilities. " + expected_format(task)
-        )
+    name, array = single_numeric_field(predictions, PROBABILITIES_FIELD, source, expected_format(task), "floating point class probabilities")
     if array.shape != (n, k):
         hint = ""
         if array.shape in ((n,), (n, 1)):
