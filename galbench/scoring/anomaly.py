@@ -25,14 +25,13 @@ from galbench.metrics.anomaly import (
     average_precision_from_curve,
     tpr_at_fpr_from_curve,
 )
-from galbench.metrics.bootstrap import bootstrap_samples, percentile_interval
 from galbench.scoring.base import (
     Predictions,
     Scores,
     TaskScorer,
     align_catalog,
     single_numeric_field,
-    strata_breakdown,
+    assemble_scores,
 )
 from galbench.tasks import TaskSpec
 
@@ -140,33 +139,18 @@ def score(task: TaskSpec, predictions: Predictions, catalog: pd.DataFrame) -> Sc
     n_classes = 1 + len(kinds)
     # Sorted once; the full set, every resample and every stratum bin are weightings of it.
     ranking = ScoreRanking.from_scores(predictions.values[SCORE_FIELD])
-    full = anomaly_statistics(kinds, ranking.class_weights(classes, n_classes))
-    metrics = {k: float(v) for k, v in full.items()}
+
+    def statistics(mask: np.ndarray | None) -> dict[str, np.ndarray]:
+        return anomaly_statistics(kinds, ranking.class_weights(classes, n_classes, mask))
 
     def resampled(indices: np.ndarray) -> dict[str, np.ndarray]:
         return anomaly_statistics(kinds, ranking.resample_weights(classes, n_classes, indices))
 
     cells_per_resample = n_classes * max(1, ranking.n_groups)
-    samples = bootstrap_samples(
-        resampled,
-        len(classes),
-        n_resamples=task.bootstrap_resamples,
-        seed=task.bootstrap_seed,
+    return assemble_scores(
+        task, catalog, statistics, resampled, len(classes),
         batch_size=max(1, min(50, BOOTSTRAP_BATCH_CELLS // cells_per_resample)),
-    )
-    intervals = {name: percentile_interval(v) for name, v in samples.items()}
-    strata = strata_breakdown(
-        task,
-        catalog,
-        lambda mask: anomaly_statistics(kinds, ranking.class_weights(classes, n_classes, mask)),
-    )
-    return Scores(
-        metrics=metrics,
-        intervals=intervals,
-        strata=strata,
-        bootstrap_main=samples[task.main_metric].tolist(),
-    )
-
+    )  # fmt: skip
 
 SCORER = TaskScorer(
     task_type="anomaly",

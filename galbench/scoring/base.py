@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from galbench.errors import PredictionError
+from galbench.metrics.bootstrap import bootstrap_samples, percentile_interval
 from galbench.tasks import StratumSpec, TaskSpec
 
 
@@ -119,4 +120,28 @@ def single_numeric_field(
     if array.dtype.kind not in "fiu" or array.dtype == np.bool_:
         raise PredictionError(f"{source}: '{name}' has dtype {array.dtype}; expected {what}. " + expected)
     return name, array
+
+
+def assemble_scores(
+    task: TaskSpec,
+    catalog: pd.DataFrame,
+    statistics: Callable[[np.ndarray | None], Mapping[str, float | np.ndarray]],
+    resampled: Callable[[np.ndarray], Mapping[str, np.ndarray]],
+    n: int,
+    *,
+    batch_size: int = 50,
+) -> Scores:
+    """The metrics (``statistics(None)``), their bootstrap intervals over the task's resamples
+    (``resampled(indices [B, n])``), the main metric on every resample, and the strata
+    (``statistics(mask)`` per bin): what every task type's scorer returns."""
+    metrics = {k: float(v) for k, v in statistics(None).items()}
+    samples = bootstrap_samples(
+        resampled, n, n_resamples=task.bootstrap_resamples, seed=task.bootstrap_seed, batch_size=batch_size
+    )
+    return Scores(
+        metrics=metrics,
+        intervals={name: percentile_interval(v) for name, v in samples.items()},
+        strata=strata_breakdown(task, catalog, statistics),
+        bootstrap_main=samples[task.main_metric].tolist(),
+    )
 

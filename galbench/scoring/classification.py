@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 
 from galbench.errors import PredictionError, TaskSpecError
-from galbench.metrics.bootstrap import bootstrap_samples, percentile_interval
 from galbench.metrics.classification import ClassifiedObjects, classification_statistics
 from galbench.scoring.base import (
     Predictions,
@@ -26,7 +25,7 @@ from galbench.scoring.base import (
     TaskScorer,
     align_catalog,
     single_numeric_field,
-    strata_breakdown,
+    assemble_scores,
 )
 from galbench.tasks import TaskSpec
 
@@ -139,29 +138,17 @@ def score(task: TaskSpec, predictions: Predictions, catalog: pd.DataFrame) -> Sc
         predictions.values[PROBABILITIES_FIELD], catalog_labels(task, catalog)
     )
     n = len(objects.labels)
-    metrics = {k: float(v) for k, v in classification_statistics(names, objects.counts()).items()}
+
+    def statistics(mask: np.ndarray | None) -> dict[str, np.ndarray]:
+        return classification_statistics(names, objects.counts(mask))
 
     def resampled(indices: np.ndarray) -> dict[str, np.ndarray]:
         return classification_statistics(names, objects.resample_counts(indices))
 
-    samples = bootstrap_samples(
-        resampled,
-        n,
-        n_resamples=task.bootstrap_resamples,
-        seed=task.bootstrap_seed,
+    return assemble_scores(
+        task, catalog, statistics, resampled, n,
         batch_size=max(1, min(50, BOOTSTRAP_BATCH_CELLS // max(1, n))),
-    )
-    intervals = {name: percentile_interval(v) for name, v in samples.items()}
-    strata = strata_breakdown(
-        task, catalog, lambda mask: classification_statistics(names, objects.counts(mask))
-    )
-    return Scores(
-        metrics=metrics,
-        intervals=intervals,
-        strata=strata,
-        bootstrap_main=samples[task.main_metric].tolist(),
-    )
-
+    )  # fmt: skip
 
 SCORER = TaskScorer(
     task_type="classification",

@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 
 from galbench.errors import PredictionError
-from galbench.metrics.bootstrap import bootstrap_samples, percentile_interval
 from galbench.metrics.regression import (
     bias,
     coverage,
@@ -20,7 +19,7 @@ from galbench.metrics.regression import (
     residuals,
     sigma_nmad,
 )
-from galbench.scoring.base import Predictions, Scores, TaskScorer, align_catalog, strata_breakdown
+from galbench.scoring.base import Predictions, Scores, TaskScorer, align_catalog, assemble_scores
 from galbench.tasks import TaskSpec
 
 
@@ -120,27 +119,16 @@ def score(task: TaskSpec, predictions: Predictions, catalog: pd.DataFrame) -> Sc
     r = np.stack(
         [residuals(mean[:, j], truth[:, j], t.period) for j, t in enumerate(task.targets)], axis=1
     )
-    metrics = {k: float(v) for k, v in regression_statistics(task, r, sigma).items()}
+
+    def statistics(mask: np.ndarray | None) -> dict[str, np.ndarray]:
+        if mask is None:
+            return regression_statistics(task, r, sigma)
+        return regression_statistics(task, r[mask], None if sigma is None else sigma[mask])
 
     def resampled(indices: np.ndarray) -> dict[str, np.ndarray]:
         return regression_statistics(task, r[indices], None if sigma is None else sigma[indices])
 
-    samples = bootstrap_samples(
-        resampled, len(r), n_resamples=task.bootstrap_resamples, seed=task.bootstrap_seed
-    )
-    intervals = {name: percentile_interval(v) for name, v in samples.items()}
-    strata = strata_breakdown(
-        task,
-        catalog,
-        lambda mask: regression_statistics(task, r[mask], None if sigma is None else sigma[mask]),
-    )
-    return Scores(
-        metrics=metrics,
-        intervals=intervals,
-        strata=strata,
-        bootstrap_main=samples[task.main_metric].tolist(),
-    )
-
+    return assemble_scores(task, catalog, statistics, resampled, len(r))
 
 SCORER = TaskScorer(
     task_type="regression",
