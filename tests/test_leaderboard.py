@@ -715,3 +715,40 @@ def test_breakdown_of_the_main_metric_is_shown_when_receipts_report_one(tmp_path
     assert rows[2][:2] == ["a", "0.3100 [0.3000, 0.3200]"]
     assert rows[3][1] == "–"  # b reports no parts
     assert b'id="morphometry-1-breakdown"' in out["index.html"]
+
+
+def test_label_budgets_rank_one_budget_and_draw_the_learning_curve(tmp_path):
+    """transfer@1 ranks entries at its ranked budget (200 target labels) and shows every budget
+    of every method (name without ``-b<budget>``) in a learning-curve table."""
+    from galbench.tasks import get_task
+
+    transfer = get_task("transfer@1")
+    assert transfer.extra["ranked_label_budget"] == 200
+
+    def receipt(name: str, labels: int, value: float, seed: int) -> dict:
+        r = make_receipt(name, value, samples_around(value, 0.003, seed), labels=labels)
+        r.update(task=transfer.id, main_metric="accuracy", direction="higher", task_sha256=transfer.sha256)
+        r["n"] = r["n_official"] = transfer.splits["test"].n
+        r["metrics"] = {"accuracy": value}
+        r["intervals"] = {"accuracy": [value - 0.01, value + 0.01]}
+        return r
+
+    root = tmp_path / "board"
+    for name, labels, value, seed in [
+        ("ft-b10", 10, 0.80, 1), ("ft-b200", 200, 0.93, 2), ("scratch-b200", 200, 0.60, 3),
+        ("source-only", 0, 0.90, 4),
+    ]:  # fmt: skip
+        place(root, receipt(name, labels, value, seed))
+    out = build_leaderboard(root)
+    readme = out["README.md"].decode()
+    main = table_rows(readme, "Rank (tier) on test")
+    assert [r[1] for r in main[2:]] == ["ft-b200", "scratch-b200"]
+    assert "ft-b10 on test: label budget 10 (transfer@1 ranks entries at 200 labels" in readme
+    curve = table_rows(readme, "Method")
+    assert curve[0] == ["Method", "0 labels", "10 labels", "50 labels", "200 labels (ranked)", "1,000 labels"]
+    rows = {r[0]: r[1:] for r in curve[2:]}
+    assert rows["ft"][1].startswith("0.8000") and rows["ft"][3].startswith("0.9300")
+    assert rows["source-only"][0].startswith("0.9000") and rows["scratch"][3].startswith("0.6000")
+    assert b'id="transfer-1-learning-curve"' in out["index.html"]
+    csv = out["leaderboard.csv"].decode()
+    assert "label budget 10" in csv

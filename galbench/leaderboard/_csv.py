@@ -53,7 +53,7 @@ def _row(task: TaskBoard, record: ReceiptRecord) -> dict[str, Any]:
     env = r.get("environment") or {}
     inference = r.get("inference") if isinstance(r.get("inference"), dict) else {}
     gb = r.get("galbench") or {}
-    reason = record.not_ranked_reason()
+    reason = task.not_ranked_reason(record)
     standing = task.standing(record.split, record.name) if reason is None else None
     lo, hi = record.main_interval
     versus = standing.versus_leader if standing and standing.versus_leader else (None, None)

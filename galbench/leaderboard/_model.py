@@ -34,6 +34,10 @@ class TaskView:
     split_order: tuple[str, ...]
     split_sizes: Mapping[str, int]
     mag_label: str
+    #: Tasks with label budgets (transfer@1): the budgets, and the one entries are ranked at;
+    #: an entry's budget is its submission's ``labels``.
+    label_budgets: tuple[int, ...] = ()
+    ranked_label_budget: int | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,11 @@ class TaskBoard:
     @property
     def challenge(self) -> SplitBoard | None:
         return self.splits.get(CHALLENGE)
+
+    def not_ranked_reason(self, record: ReceiptRecord) -> str | None:
+        """Why a receipt is not ranked on this task (its own reasons, or a label budget other
+        than the one the task ranks at), or ``None``."""
+        return record.not_ranked_reason() or budget_reason(self.view, record)
 
     def record(self, split: str, name: str) -> ReceiptRecord | None:
         board = self.splits.get(split)
@@ -126,6 +135,8 @@ def task_view(task_id: str, records: Sequence[ReceiptRecord]) -> TaskView:
         split_order=tuple(spec.splits),
         split_sizes={name: s.n for name, s in spec.splits.items()},
         mag_label=mag_label,
+        label_budgets=tuple(int(b) for b in spec.extra.get("label_budgets", ())),
+        ranked_label_budget=spec.extra.get("ranked_label_budget"),
     )
 
 
@@ -145,12 +156,25 @@ def build_model(records: Sequence[ReceiptRecord]) -> Leaderboard:
     )
 
 
+def budget_reason(view: TaskView, record: ReceiptRecord) -> str | None:
+    budget = view.ranked_label_budget
+    if budget is None or record.status != "ok":
+        return None
+    labels = record.receipt.get("submission", {}).get("labels")
+    if labels == budget:
+        return None
+    return (
+        f"label budget {labels} ({view.id} ranks entries at {budget} labels; every budget is in "
+        "the learning curve)"
+    )
+
+
 def _task_board(task_id: str, records: list[ReceiptRecord]) -> TaskBoard:
     view = task_view(task_id, records)
     ranked: dict[str, dict[str, ReceiptRecord]] = {}
     not_ranked = []
     for record in records:
-        if record.not_ranked_reason() is not None:
+        if record.not_ranked_reason() is not None or budget_reason(view, record) is not None:
             not_ranked.append(record)
             continue
         where = f"{task_id} {record.split}"

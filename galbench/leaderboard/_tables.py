@@ -9,6 +9,7 @@ from typing import NamedTuple
 from urllib.parse import quote
 
 from galbench.leaderboard import _format as F
+from galbench.leaderboard._model import RANKING_SPLIT as RANKING_SPLIT_NAME
 from galbench.leaderboard._model import TaskBoard
 from galbench.leaderboard._receipts import CHALLENGE, ReceiptRecord
 
@@ -174,6 +175,37 @@ def breakdown_table(board: TaskBoard) -> Table | None:
     return Table(f"{slug(board.view.id)}-breakdown", tuple(columns), tuple(rows))
 
 
+_BUDGET_SUFFIX = re.compile(r"-b\d+$")
+
+
+def learning_curve_table(board: TaskBoard) -> Table | None:
+    """For tasks with label budgets: the main metric on the ranking split per method (entry
+    name without its ``-b<budget>`` suffix) and budget (the submission's ``labels``)."""
+    view = board.view
+    if view.ranked_label_budget is None:
+        return None
+    curves: dict[str, dict[int, ReceiptRecord]] = {}
+    for r in board.records:
+        if r.split != RANKING_SPLIT_NAME or r.not_ranked_reason() is not None:
+            continue
+        labels = F.labels(r)
+        if isinstance(labels, int) and not isinstance(labels, bool):
+            curves.setdefault(_BUDGET_SUFFIX.sub("", r.name), {})[labels] = r
+    if not curves:
+        return None
+    budgets = sorted(set(view.label_budgets) | {b for c in curves.values() for b in c})
+    columns = [Column("Method")] + [
+        Column(f"{b:,} labels" + (" (ranked)" if b == view.ranked_label_budget else ""), numeric=True)
+        for b in budgets
+    ]
+    rows = []
+    for method in sorted(curves):
+        cells = [_text(method, method, raw=False)]
+        cells += [_metric(curves[method].get(b)) for b in budgets]
+        rows.append(tuple(cells))
+    return Table(f"{slug(view.id)}-learning-curve", tuple(columns), tuple(rows))
+
+
 def challenge_table(board: TaskBoard) -> Table | None:
     split = board.challenge
     if split is None:
@@ -202,7 +234,7 @@ def challenge_table(board: TaskBoard) -> Table | None:
 def not_ranked_lines(board: TaskBoard) -> list[Parts]:
     return [
         (Part(r.name), Part(" on ", raw=True), Part(r.split), Part(": ", raw=True),
-         Part(F.one_line(r.not_ranked_reason())))
+         Part(F.one_line(board.not_ranked_reason(r))))
         for r in board.not_ranked
     ]  # fmt: skip
 
@@ -218,7 +250,7 @@ def receipt_lines(board: TaskBoard) -> list[Parts]:
         if gb.get("git_dirty"):
             version += " (uncommitted changes)"
         state = (
-            r.status if r.status != "ok" else "not ranked" if r.not_ranked_reason() else "ranked"
+            r.status if r.status != "ok" else "not ranked" if board.not_ranked_reason(r) else "ranked"
         )
         text = f" ({r.split}, {state}): n = {F.fmt_count(receipt.get('n'))}; "
         text += f"{F.measured_sentence(r)}; {version}"

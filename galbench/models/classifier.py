@@ -1,0 +1,47 @@
+"""A timm CNN classifier as a submission entry point, shared by the transfer@1 baselines (each
+folder holds only its config.json and weights).
+
+Input: images in e-/s, multiplied by ``flux_scale`` (the zero-point ratio that puts another
+instrument's counts on the training instrument's scale; 1 for the training instrument), then
+``asinh(x / softening)``. Output: class probabilities (softmax of the logits).
+
+Imports torch: use it from baselines and training scripts, never from metrics or scoring.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import timm
+import torch
+
+
+def build_network(config: dict) -> torch.nn.Module:
+    return timm.create_model(
+        config["architecture"], pretrained=False, in_chans=1, num_classes=len(config["classes"])
+    )
+
+
+def preprocess(images: torch.Tensor, config: dict) -> torch.Tensor:
+    return torch.asinh(images * config.get("flux_scale", 1.0) / config["softening"])
+
+
+class TimmClassifier:
+    """``predict(images [B,1,H,W] e-/s) -> probabilities [B, K]``."""
+
+    def __init__(self, root: Path) -> None:
+        root = Path(root)
+        self.config = json.loads((root / "config.json").read_text())
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.network = build_network(self.config)
+        state = torch.load(root / "weights.pt", map_location="cpu", weights_only=True)
+        self.network.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+        self.network.to(self.device).eval()
+
+    @torch.inference_mode()
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.array(images, dtype=np.float32)).to(self.device)
+        logits = self.network(preprocess(x, self.config))
+        return torch.softmax(logits.double(), dim=1).cpu().numpy()
