@@ -39,6 +39,12 @@ class CNNClassifier:
 
     @torch.inference_mode()
     def predict(self, images: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(np.array(images, dtype=np.float32)).to(self.device)
-        logits = self.network(preprocess(x, self.config["softening"]))
-        return torch.softmax(logits.double(), dim=1).cpu().numpy()
+        """Test-time augmentation: the mean of the softmax over the 8 rotations and flips of the
+        stamp (a galaxy's class does not depend on its orientation). Chosen on the validation
+        split: accuracy 0.9146 -> 0.9318, log loss 0.209 -> 0.175."""
+        x = preprocess(torch.from_numpy(np.array(images, dtype=np.float32)).to(self.device), self.config["softening"])
+        total = torch.zeros(len(x), len(self.config["classes"]), dtype=torch.float64, device=self.device)
+        for flipped in (x, torch.flip(x, dims=[-1])):
+            for k in range(4):
+                total += torch.softmax(self.network(torch.rot90(flipped, k, dims=(-1, -2))).double(), dim=1)
+        return (total / 8).cpu().numpy()
