@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -24,20 +23,19 @@ import torch
 
 from galbench import get_task, load_split
 from galbench.sim import get_instrument
+from galbench.models.classifier import build_network, preprocess
 from galbench.train import Augment, EarlyStopping, GaussianNoise, History, scheduler
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from model import build_network, preprocess  # noqa: E402
 
 
-def evaluate(network, images, labels, softening, batch_size, device) -> tuple[float, float]:
+def evaluate(network, images, labels, config, batch_size, device) -> tuple[float, float]:
     """Mean cross-entropy and accuracy."""
     network.eval()
     loss, correct = 0.0, 0
     with torch.inference_mode():
         for start in range(0, len(images), batch_size):
-            x = preprocess(torch.from_numpy(np.asarray(images[start : start + batch_size])).to(device), softening)
+            x = preprocess(torch.from_numpy(np.asarray(images[start : start + batch_size])).to(device), config)
             y = torch.from_numpy(labels[start : start + batch_size]).to(device)
             logits = network(x)
             loss += torch.nn.functional.cross_entropy(logits, y, reduction="sum").item()
@@ -77,6 +75,8 @@ def main() -> None:
         "architecture": args.architecture,
         "classes": list(task.simulation.params["classes"]),
         "softening": round(2.5 * sky_sigma, 4),
+        # Test-time augmentation over the 8 rotations/flips, chosen on val (README.md).
+        "tta": True,
         "train": {
             **{k: v for k, v in vars(args).items() if k not in ("home", "out")},
             "split_content_sha256": train.manifest.content_sha256,
@@ -102,7 +102,7 @@ def main() -> None:
         for start in range(0, len(order), args.batch_size):
             idx = np.sort(order[start : start + args.batch_size])
             x = augment(torch.from_numpy(train_x[idx]))
-            x = noise(preprocess(x.to(device), config["softening"]))
+            x = noise(preprocess(x.to(device), config))
             y = torch.from_numpy(train_y[idx]).to(device)
             logits = backbone(x)
             loss = torch.nn.functional.cross_entropy(logits, y)
@@ -114,7 +114,7 @@ def main() -> None:
             count += len(idx)
         schedule.step()
         seconds = time.time() - t0
-        val_loss, val_accuracy = evaluate(backbone, val_x, val_y, config["softening"], 512, device)
+        val_loss, val_accuracy = evaluate(backbone, val_x, val_y, config, 512, device)
         history.log(
             epoch=epoch, train_loss=total / count, val_loss=val_loss,
             train_accuracy=correct / count, val_accuracy=val_accuracy, lr=lr_used,

@@ -3,7 +3,9 @@ folder holds only its config.json and weights).
 
 Input: images in e-/s, multiplied by ``flux_scale`` (the zero-point ratio that puts another
 instrument's counts on the training instrument's scale; 1 for the training instrument), then
-``asinh(x / softening)``. Output: class probabilities (softmax of the logits).
+``asinh(x / softening)``. Output: class probabilities (softmax of the logits), averaged over the
+8 rotations and flips of the stamp when the config sets ``"tta": true`` (a galaxy's class does
+not depend on its orientation).
 
 Imports torch: use it from baselines and training scripts, never from metrics or scoring.
 """
@@ -42,6 +44,11 @@ class TimmClassifier:
 
     @torch.inference_mode()
     def predict(self, images: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(np.array(images, dtype=np.float32)).to(self.device)
-        logits = self.network(preprocess(x, self.config))
-        return torch.softmax(logits.double(), dim=1).cpu().numpy()
+        x = preprocess(torch.from_numpy(np.array(images, dtype=np.float32)).to(self.device), self.config)
+        if not self.config.get("tta", False):
+            return torch.softmax(self.network(x).double(), dim=1).cpu().numpy()
+        total = torch.zeros(len(x), len(self.config["classes"]), dtype=torch.float64, device=self.device)
+        for flipped in (x, torch.flip(x, dims=[-1])):
+            for k in range(4):
+                total += torch.softmax(self.network(torch.rot90(flipped, k, dims=(-1, -2))).double(), dim=1)
+        return (total / 8).cpu().numpy()
