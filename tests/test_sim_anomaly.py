@@ -86,7 +86,9 @@ def test_cosmic_rays_are_few_sharp_pixels(index):
     # 1-4 tracks of <= 8 px: at most ~4 x 17 pixels, each >= 20 sigma.
     assert 1 <= hit.sum() <= 70
     assert diff[hit].min() >= 19.9
-    assert diff.max() == pytest.approx(anomaly.truth["artifact_peak_sigma"], rel=1e-3) or hit.sum() > 1
+    # The brightest track's amplitude is recorded; crossing tracks only add to it.
+    assert diff.max() >= anomaly.truth["artifact_peak_sigma"] * (1 - 1e-3)
+    assert 20.0 <= anomaly.truth["artifact_peak_sigma"] <= 500.0
 
 
 @pytest.mark.parametrize("index", [0, 1])

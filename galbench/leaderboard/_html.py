@@ -7,7 +7,7 @@ from html import escape
 
 from galbench.leaderboard import _format as F
 from galbench.leaderboard import _tables as T
-from galbench.leaderboard._model import MAG_STRATUM, RANKING_SPLIT, Leaderboard, TaskBoard
+from galbench.leaderboard._model import MAG_STRATUM, Leaderboard, TaskBoard
 from galbench.leaderboard._plot import Series, render_svg
 from galbench.leaderboard._receipts import CHALLENGE, LAYOUT, RECEIPTS_DIR
 from galbench.leaderboard.tiers import TIER_RULE
@@ -196,20 +196,9 @@ def _task(task: TaskBoard) -> list[str]:
         f'<p class="note">{" · ".join(about)}.</p>',
     ]
     out += _table(T.main_table(task)) if task.rows else ["<p>No ranked entries yet.</p>"]
-    breakdown = T.breakdown_table(task)
-    if breakdown is not None:
-        out += [
-            f'<p class="note"><code>{escape(view.main_metric)}</code> by part on '
-            f"<code>{escape(task.ranking_split)}</code> (95% interval):</p>",
-            *_table(breakdown),
-        ]
-    curve = T.learning_curve_table(task)
-    if curve is not None:
-        out += [
-            f'<p class="note">Learning curve: <code>{escape(view.main_metric)}</code> on '
-            f"<code>{RANKING_SPLIT}</code> by label budget (95% interval):</p>",
-            *_table(curve),
-        ]
+    for caption, table in T.supplementary_tables(task):
+        text = "".join(f"<code>{escape(piece)}</code>" if code else escape(piece) for piece, code in caption)
+        out += [f'<p class="note">{text}</p>', *_table(table)]
     challenge = T.challenge_table(task)
     if challenge is not None:
         out += [

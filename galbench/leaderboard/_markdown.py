@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from galbench.leaderboard import _format as F
 from galbench.leaderboard import _tables as T
-from galbench.leaderboard._model import RANKING_SPLIT, Leaderboard, TaskBoard
+from galbench.leaderboard._model import Leaderboard, TaskBoard
 from galbench.leaderboard._receipts import CHALLENGE, LAYOUT, RECEIPTS_DIR
 from galbench.leaderboard.tiers import TIER_RULE
 
@@ -85,22 +85,9 @@ def _task(task: TaskBoard) -> list[str]:
         lines += _table(T.main_table(task)) + [""]
     else:
         lines += ["No ranked entries yet.", ""]
-    breakdown = T.breakdown_table(task)
-    if breakdown is not None:
-        lines += [
-            f"`{view.main_metric}` by part on `{task.ranking_split}` (95% interval):",
-            "",
-            *_table(breakdown),
-            "",
-        ]
-    curve = T.learning_curve_table(task)
-    if curve is not None:
-        lines += [
-            f"Learning curve: `{view.main_metric}` on `{RANKING_SPLIT}` by label budget (95% interval):",
-            "",
-            *_table(curve),
-            "",
-        ]
+    for caption, table in T.supplementary_tables(task):
+        text = "".join(f"`{piece}`" if code else md_text(piece) for piece, code in caption)
+        lines += [text, "", *_table(table), ""]
     challenge = T.challenge_table(task)
     if challenge is not None:
         lines += [

@@ -9,8 +9,7 @@ from typing import NamedTuple
 from urllib.parse import quote
 
 from galbench.leaderboard import _format as F
-from galbench.leaderboard._model import RANKING_SPLIT as RANKING_SPLIT_NAME
-from galbench.leaderboard._model import TaskBoard
+from galbench.leaderboard._model import RANKING_SPLIT, TaskBoard
 from galbench.leaderboard._receipts import CHALLENGE, ReceiptRecord
 
 
@@ -186,7 +185,7 @@ def learning_curve_table(board: TaskBoard) -> Table | None:
         return None
     curves: dict[str, dict[int, ReceiptRecord]] = {}
     for r in board.records:
-        if r.split != RANKING_SPLIT_NAME or r.not_ranked_reason() is not None:
+        if r.split != RANKING_SPLIT or r.not_ranked_reason() is not None:
             continue
         labels = F.labels(r)
         if isinstance(labels, int) and not isinstance(labels, bool):
@@ -204,6 +203,26 @@ def learning_curve_table(board: TaskBoard) -> Table | None:
         cells += [_metric(curves[method].get(b)) for b in budgets]
         rows.append(tuple(cells))
     return Table(f"{slug(view.id)}-learning-curve", tuple(columns), tuple(rows))
+
+
+#: A caption as (text, is_code) pieces, so each page can mark the code pieces its own way.
+Caption = tuple[tuple[str, bool], ...]
+
+
+def supplementary_tables(board: TaskBoard) -> list[tuple[Caption, Table]]:
+    """The tables shown under a task's main table, with their captions: the main metric's
+    breakdown by part, and the learning curve of tasks with label budgets."""
+    metric = board.view.main_metric
+    out: list[tuple[Caption, Table]] = []
+    breakdown = breakdown_table(board)
+    if breakdown is not None:
+        caption = ((metric, True), (" by part on ", False), (str(board.ranking_split), True))
+        out.append((caption + ((" (95% interval):", False),), breakdown))
+    curve = learning_curve_table(board)
+    if curve is not None:
+        caption = (("Learning curve: ", False), (metric, True), (" on ", False), (RANKING_SPLIT, True))
+        out.append((caption + ((" by label budget (95% interval):", False),), curve))
+    return out
 
 
 def challenge_table(board: TaskBoard) -> Table | None:

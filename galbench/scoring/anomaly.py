@@ -12,7 +12,6 @@ other kinds left out).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -54,9 +53,8 @@ def expected_format(task: TaskSpec) -> str:
 def anomaly_kinds(task: TaskSpec) -> tuple[str, ...]:
     """The task's anomaly kind names; ``anomaly_kind == k`` (k >= 1) is ``kinds[k - 1]``."""
     kinds = task.simulation.params.get("kinds", ())
-    # A table {name: settings} lists its kinds in file order, as a list does.
-    names = tuple(kinds.keys() if isinstance(kinds, Mapping) else kinds)
-    if not all(isinstance(k, str) and k for k in names) or len(set(names)) != len(names):
+    names = tuple(kinds) if isinstance(kinds, (list, tuple)) else ()
+    if not names or not all(isinstance(k, str) and k for k in names) or len(set(names)) != len(names):
         raise TaskSpecError(
             f"{task.id}: simulation.params.kinds must be distinct non-empty names, got {kinds!r}"
         )

@@ -43,7 +43,7 @@ import galsim
 import numpy as np
 
 from galbench.errors import TaskSpecError
-from galbench.sim.bulge_disk import BulgeDiskRecipe
+from galbench.sim.bulge_disk import BulgeDiskRecipe, disk_light_offsets
 from galbench.sim.recipes import RECIPES, RenderedObject, galsim_deviate
 from galbench.tasks import TaskSpec
 
@@ -118,17 +118,6 @@ class AnomalyRecipe(BulgeDiskRecipe):
         scale = self.instrument.pixel_scale_arcsec
         return self.galaxy(companion).shift(sep * math.cos(phi) * scale, sep * math.sin(phi) * scale)
 
-    def _disk_offsets(self, rng: np.random.Generator, host: dict, k: int) -> np.ndarray:
-        """``k`` positions (pixels, relative to the host centre) drawn from the disk's light: an
-        exponential disk's radius follows Gamma(2) in scale lengths (hlr = 1.678 scale lengths),
-        kept within 2 half-light radii; then inclined by q_disk and rotated by the PA."""
-        hlr = 10.0 ** host["log10_r_disk"]
-        r = np.minimum(rng.gamma(2.0, hlr / 1.678, size=k), 2.0 * hlr)
-        theta = rng.uniform(0.0, 2.0 * math.pi, size=k)
-        x, y = r * np.cos(theta), r * host["q_disk"] * np.sin(theta)
-        pa = math.radians(host["pa"])
-        return np.stack([x * math.cos(pa) - y * math.sin(pa), x * math.sin(pa) + y * math.cos(pa)], 1)
-
     def _clumps(self, rng: np.random.Generator, host: dict, extra: dict) -> galsim.GSObject:
         k = int(rng.integers(3, 9))
         fractions = rng.uniform(0.03, 0.10, size=k)
@@ -137,7 +126,9 @@ class AnomalyRecipe(BulgeDiskRecipe):
         scale = self.instrument.pixel_scale_arcsec
         clumps = [
             galsim.DeltaFunction(flux=float(f * host["flux"])).shift(dx * scale, dy * scale)
-            for f, (dx, dy) in zip(fractions, self._disk_offsets(rng, host, k))
+            for f, (dx, dy) in zip(
+                fractions, disk_light_offsets(rng, 10.0 ** host["log10_r_disk"], host["q_disk"], host["pa"], k)
+            )
         ]
         return galsim.Add(clumps)
 

@@ -23,6 +23,20 @@ from galbench.tasks import TaskSpec
 _GALSIM_N_RANGE = (0.3, 6.2)
 
 
+def disk_light_offsets(
+    rng: np.random.Generator, half_light_radius: float, q: float, pa_deg: float, k: int
+) -> np.ndarray:
+    """``k`` positions ``[k, 2]`` (x, y; in the unit of ``half_light_radius``, relative to the
+    centre) drawn from an exponential disk's light, for clumps: the radius follows Gamma(2) in
+    scale lengths (hlr = 1.678 scale lengths), kept within 2 half-light radii; then inclined by
+    the axis ratio ``q`` and rotated by the position angle (degrees, counter-clockwise from +x)."""
+    r = np.minimum(rng.gamma(2.0, half_light_radius / 1.678, size=k), 2.0 * half_light_radius)
+    theta = rng.uniform(0.0, 2.0 * math.pi, size=k)
+    x, y = r * np.cos(theta), r * q * np.sin(theta)
+    pa = math.radians(pa_deg)
+    return np.stack([x * math.cos(pa) - y * math.sin(pa), x * math.sin(pa) + y * math.cos(pa)], 1)
+
+
 @RECIPES.register("bulge_disk")
 class BulgeDiskRecipe(Recipe):
     """Draws a bulge+disk galaxy from uniform priors given in the task's ``simulation.params``.

@@ -36,6 +36,7 @@ import galsim
 import numpy as np
 
 from galbench.errors import TaskSpecError
+from galbench.sim.bulge_disk import disk_light_offsets
 from galbench.sim.instruments import get_instrument
 from galbench.sim.recipes import RECIPES, Recipe, RenderedObject, galsim_deviate, uniform_range
 from galbench.tasks import TaskSpec
@@ -154,13 +155,8 @@ class MorphologyRecipe(Recipe):
         if kind == "clumpy":
             k = int(rng.integers(3, 9))
             fractions = rng.uniform(0.05, 0.15, size=k)
-            # Positions follow the disk's light: radius ~ Gamma(2) scale lengths, within 2 hlr.
-            hlr = s["r_disk_arcsec"]
-            r = np.minimum(rng.gamma(2.0, hlr / 1.678, size=k), 2.0 * hlr)
-            theta = rng.uniform(0.0, 2.0 * math.pi, size=k)
-            x, y = r * np.cos(theta), r * s["q_disk"] * np.sin(theta)
-            pa = math.radians(s["pa"])
-            for f, dx, dy in zip(fractions, x * math.cos(pa) - y * math.sin(pa), x * math.sin(pa) + y * math.cos(pa)):
+            offsets = disk_light_offsets(rng, s["r_disk_arcsec"], s["q_disk"], s["pa"], k)
+            for f, (dx, dy) in zip(fractions, offsets):
                 light = light + galsim.DeltaFunction(flux=float(f * flux)).shift(dx, dy)
             truth["n_clumps"] = k
             truth["clump_flux_fraction"] = float(fractions.sum())
