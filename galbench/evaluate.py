@@ -2,7 +2,7 @@
 
 Builds the split on first use, runs the submission's code (or reads its prediction file),
 validates the predictions against the task type's expected format, scores them and writes the
-receipt.
+receipt beside the stored predictions (for image-valued predictions, their per-object results).
 """
 
 from __future__ import annotations
@@ -126,19 +126,21 @@ def evaluate(
             failed = failure_receipt_path(path)
             write_receipt(receipt, failed)
             return receipt, failed
-        scores = scorer.score(spec, predictions, data.catalog)
+        per_object = scorer.reduce(spec, predictions, data)
+        scores = scorer.score(spec, per_object, data.catalog)
         receipt = make_receipt(
             task=spec,
             split=data,
             submission=submission,
             entry=entry,
             predictions=predictions,
+            per_object=per_object if per_object is not predictions else None,
             scores=scores,
             inference=inference,
             environment=environment(),
             code_version=code_version,
         )
-    stored = write_predictions(predictions, predictions_path(path))
+    stored = write_predictions(per_object, predictions_path(path))
     receipt["predictions_file"] = stored.name
     write_receipt(receipt, path)
     return receipt, path

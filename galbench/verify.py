@@ -8,8 +8,14 @@ A receipt verifies when
 - validating and scoring them again gives every recorded metric, interval, stratum and bootstrap
   sample.
 
-Image-valued predictions (deblending, clumps) are too large to commit; receipts of such tasks will
-be verified by re-running the code submission instead (not needed by any task yet).
+Image-valued predictions (deblending, clump maps) are too large to commit. Their receipts store
+the per-object results the scorer reduced them to (PSNR per source, clump counts, ...; see
+``TaskScorer.per_object``) with their own hash (``per_object_sha256``), and every metric is
+recomputed from those. That the per-object results come from the submission is spot-checked: its
+code is run again, in the sandbox, on the first ``SPOT_CHECK_OBJECTS`` objects, and their
+per-object results must agree with the stored ones (to ``SPOT_CHECK_RTOL``; another CPU may move
+the last bits of a network's output, so at most ``SPOT_CHECK_MAX_MISMATCH`` of the values may
+differ by more).
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ from galbench.scoring.submission import submission_content_sha256
 from galbench.tasks import get_task, published_split_hashes
 
 _REL_TOL = 1e-9
+SPOT_CHECK_OBJECTS = 64
+SPOT_CHECK_RTOL = 1e-3
+SPOT_CHECK_MAX_MISMATCH = 0.02
 
 
 @dataclass
@@ -65,8 +74,12 @@ def verify_receipt(
     home: str | os.PathLike[str] | None = None,
     build: bool = True,
     repo_root: str | os.PathLike[str] | None = None,
+    rerun: bool = True,
 ) -> Verification:
-    """Check one receipt; problems are collected, not raised, so every one gets reported."""
+    """Check one receipt; problems are collected, not raised, so every one gets reported.
+
+    ``rerun``: for task types whose receipts store per-object results (image-valued
+    predictions), spot-check them by running the submission's code again on a few objects."""
     path = Path(path)
     result = Verification(path)
     try:
@@ -75,13 +88,46 @@ def verify_receipt(
         result.problems.append(f"{path}: unreadable receipt ({exc})")
         return result
     try:
-        _verify(receipt, path, result, home, build, Path(repo_root) if repo_root else Path.cwd())
+        _verify(receipt, path, result, home, build, Path(repo_root) if repo_root else Path.cwd(), rerun)
     except GalbenchError as exc:
         result.problems.append(f"{path}: {exc}")
     return result
 
 
-def _verify(receipt, path, result, home, build, repo_root) -> None:
+def _spot_check(receipt, path, folder, spec, stored, scorer, home, result) -> None:
+    """Run the submission again on the first objects and compare their per-object results with
+    the stored ones (see the module docstring)."""
+    from galbench.data.split import load_split
+    from galbench.runner import run_submission
+    from galbench.scoring.submission import load_submission
+
+    n = min(SPOT_CHECK_OBJECTS, receipt["n"])
+    split = load_split(spec, receipt["split"], n, home=home, build=True, progress=False)
+    submission = load_submission(folder)
+    entry = submission.entry(spec.id)
+    raw, _ = run_submission(submission, entry, split, progress=False)
+    raw = scorer.validate(spec, raw, f"{folder} (re-run on the first {n} objects)")
+    fresh = scorer.reduce(spec, raw, split)
+    position = {int(i): k for k, i in enumerate(stored.object_ids)}
+    rows = np.array([position.get(int(i), -1) for i in fresh.object_ids])
+    if (rows < 0).any():
+        result.problems.append(f"{path}: stored per-object results lack objects of the re-run")
+        return
+    compared = mismatched = 0
+    for name, value in fresh.values.items():
+        old = np.asarray(stored.values[name])[rows]
+        close = np.isclose(np.asarray(value, dtype=float), old, rtol=SPOT_CHECK_RTOL, atol=1e-6, equal_nan=True)
+        compared += close.size
+        mismatched += int((~close).sum())
+    if compared == 0 or mismatched > SPOT_CHECK_MAX_MISMATCH * compared:
+        result.problems.append(
+            f"{path}: re-running {folder} on the first {n} objects gives per-object results "
+            f"that differ from the stored ones ({mismatched} of {compared} values)"
+        )
+    result.checked.append(f"re-run of the first {n} objects")
+
+
+def _verify(receipt, path, result, home, build, repo_root, rerun=True) -> None:
     from galbench.data.split import load_split
 
     problems, checked = result.problems, result.checked
@@ -124,12 +170,22 @@ def _verify(receipt, path, result, home, build, repo_root) -> None:
     with np.load(stored, allow_pickle=False) as data:
         values = {k: data[k] for k in data.files}
     predictions = Predictions(values.pop("object_id"), values)
-    if predictions_sha256(predictions) != receipt.get("predictions_sha256"):
-        problems.append(f"{path}: {stored.name} does not match the recorded predictions hash")
+    scorer = get_scorer(spec.type)
+    reduced = scorer.per_object is not None
+    hash_key, what = ("per_object_sha256", "per-object results") if reduced else ("predictions_sha256", "predictions")
+    if predictions_sha256(predictions) != receipt.get(hash_key):
+        problems.append(f"{path}: {stored.name} does not match the recorded {what} hash")
     checked.append("predictions")
 
-    scorer = get_scorer(spec.type)
-    predictions = scorer.validate(spec, predictions, str(stored))
+    if reduced:
+        # Per-object results are scored as they are; the raw images are not kept.
+        folder = Path(sub_path) if sub_path else None
+        folder = folder if folder is None or folder.is_absolute() else repo_root / folder
+        entry_point = receipt.get("submission", {}).get("entry_point")
+        if rerun and entry_point and folder is not None and folder.is_dir():
+            _spot_check(receipt, path, folder, spec, predictions, scorer, home, result)
+    else:
+        predictions = scorer.validate(spec, predictions, str(stored))
     scores = scorer.score(spec, predictions, split.catalog)
     recomputed = _clean(
         {

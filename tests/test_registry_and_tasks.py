@@ -534,7 +534,7 @@ def test_entry_point_path_to_toml(fresh_registry, monkeypatch, tmp_path):
     assert spec.source == str(path)
     assert spec.target_names == MORPHOMETRY_TARGETS
     # the builtin task is still there
-    assert [t.id for t in list_tasks()] == ["anomaly@1", "morphology@1", "morphometry@1", "plugin_morph@3", "transfer@1"]
+    assert [t.id for t in list_tasks()] == ["anomaly@1", "clumps@1", "deblending@1", "morphology@1", "morphometry@1", "plugin_morph@3", "transfer@1"]
 
 
 def test_entry_point_folder_and_callable(fresh_registry, monkeypatch, tmp_path):

@@ -4,6 +4,8 @@ Layout of a finished split (``<home>/<task id>/<split>[-first<n>]/``)::
 
     manifest.json              task, split, n, seed, versions, per-file sha256/shape/dtype
     images/shard-00000.npy     float32 [rows, C, H, W], memory-mappable
+    targets/<name>/shard-00000.npy   array-valued truth (e.g. isolated source images, clump
+                               masks), [rows, *shape], for tasks whose recipe declares them
     catalog.parquet            object_id + truth + strata columns, one row per object
 
 The build happens in ``<folder>.partial/``; finished shards are kept there, so an interrupted build
@@ -58,8 +60,11 @@ IMAGE_DTYPE = np.dtype("<f4")
 _BUILD_STATE = "build.json"
 
 
-def render_shard(task: TaskSpec, split: str, start: int, stop: int) -> tuple[np.ndarray, dict]:
-    """Render objects ``start..stop-1`` of a split: images ``[k, C, H, W]`` and catalog columns.
+def render_shard(
+    task: TaskSpec, split: str, start: int, stop: int
+) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Render objects ``start..stop-1`` of a split: images ``[k, C, H, W]``, catalog columns and
+    target arrays ``{name: [k, *shape]}``.
 
     Top-level and argument-only, so it runs unchanged in a process pool or on a Dask worker.
     """
@@ -69,16 +74,22 @@ def render_shard(task: TaskSpec, split: str, start: int, stop: int) -> tuple[np.
     recipe = get_recipe(task, split)
     seed = task.split(split).seed
     images = np.empty((stop - start, *task.image_shape), dtype=IMAGE_DTYPE)
+    targets = {
+        name: np.empty((stop - start, *shape), dtype=np.dtype(dtype))
+        for name, (shape, dtype) in recipe.target_arrays().items()
+    }
     columns: dict[str, list] = {"object_id": list(range(start, stop))}
     columns.update({name: [] for name in recipe.columns})
     with single_threaded_galsim():
         for row, index in enumerate(range(start, stop)):
             obj = render_object(recipe, seed, index)
             images[row] = obj.image
+            for name, array in targets.items():
+                array[row] = obj.arrays[name]
             for name in recipe.columns:
                 columns[name].append(obj.truth[name])
     dtypes = {"object_id": "int64", **recipe.columns}
-    return images, {k: np.asarray(v, dtype=dtypes[k]) for k, v in columns.items()}
+    return images, {k: np.asarray(v, dtype=dtypes[k]) for k, v in columns.items()}, targets
 
 
 def _map_jobs(
@@ -130,18 +141,32 @@ def _parquet_bytes(columns: dict[str, np.ndarray]) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def content_hash(image_files: Iterable[Path], catalog: dict[str, np.ndarray]) -> str:
-    """sha256 of the images in object order and of the catalog columns, independent of sharding
-    and of file formats: the identity of a split's data."""
+def content_hash(
+    image_files: Iterable[Path],
+    catalog: dict[str, np.ndarray],
+    target_files: dict[str, list[Path]] | None = None,
+) -> str:
+    """sha256 of the images in object order, the catalog columns and the target arrays (in
+    object order, by name), independent of sharding and of file formats: the identity of a
+    split's data. A split without target arrays hashes as before they existed."""
     h = hashlib.sha256(b"galbench-split-content/1\n")
     for path in image_files:
-        array = np.load(path, mmap_mode="r")
-        for start in range(0, len(array), 256):
-            h.update(np.ascontiguousarray(array[start : start + 256], dtype=IMAGE_DTYPE).data)
+        _hash_rows(h, np.load(path, mmap_mode="r"), IMAGE_DTYPE)
     for name, values in catalog.items():
         h.update(f"{name}:{values.dtype.str}\n".encode())
         h.update(np.ascontiguousarray(values).data)
+    for name, paths in sorted((target_files or {}).items()):
+        arrays = [np.load(path, mmap_mode="r") for path in paths]
+        # Name, dtype and per-object shape once: the hash must not depend on the shard count.
+        h.update(f"target:{name}:{arrays[0].dtype.str}{arrays[0].shape[1:]}\n".encode())
+        for array in arrays:
+            _hash_rows(h, array, array.dtype)
     return h.hexdigest()
+
+
+def _hash_rows(h: Any, array: np.ndarray, dtype: np.dtype) -> None:
+    for start in range(0, len(array), 256):
+        h.update(np.ascontiguousarray(array[start : start + 256], dtype=dtype).data)
 
 
 def _versions() -> dict[str, str]:
@@ -222,8 +247,13 @@ def build_split(
                 same = False
             if not same:  # left by a build with other settings: its shards are not ours
                 shutil.rmtree(partial)
+        from galbench.sim import get_recipe
+
+        target_specs = get_recipe(spec, split).target_arrays()
         (partial / "images").mkdir(parents=True, exist_ok=True)
         (partial / "parts").mkdir(exist_ok=True)
+        for name in target_specs:
+            (partial / "targets" / name).mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(state_file, json.dumps(state, sort_keys=True).encode())
 
         shards = [(k, start, min(start + shard_size, n)) for k, start in enumerate(range(0, n, shard_size))]
@@ -231,12 +261,19 @@ def build_split(
         def paths(k: int) -> tuple[Path, Path]:
             return partial / "images" / f"shard-{k:05d}.npy", partial / "parts" / f"catalog-{k:05d}.parquet"
 
+        def target_path(name: str, k: int) -> Path:
+            return partial / "targets" / name / f"shard-{k:05d}.npy"
+
         def finished(k: int, start: int, stop: int) -> bool:
             image_path, part_path = paths(k)
-            if not (image_path.is_file() and part_path.is_file()):
+            expected = {image_path: (stop - start, *spec.image_shape)}
+            expected.update(
+                {target_path(name, k): (stop - start, *shape) for name, (shape, _) in target_specs.items()}
+            )
+            if not part_path.is_file() or not all(p.is_file() for p in expected):
                 return False
             try:  # a kept shard must at least have the right shape
-                return np.load(image_path, mmap_mode="r").shape == (stop - start, *spec.image_shape)
+                return all(np.load(p, mmap_mode="r").shape == shape for p, shape in expected.items())
             except (OSError, ValueError):
                 return False
 
@@ -251,8 +288,11 @@ def build_split(
             disable=not progress,
             dynamic_ncols=True,
         ) as bar:
-            for job, (images, columns) in _map_jobs(render_shard, todo, workers, scheduler):
-                image_path, part_path = paths(index_of[job[2]])
+            for job, (images, columns, targets) in _map_jobs(render_shard, todo, workers, scheduler):
+                k = index_of[job[2]]
+                image_path, part_path = paths(k)
+                for name, array in targets.items():
+                    atomic_write_bytes(target_path(name, k), _npy_bytes(array))
                 atomic_write_bytes(part_path, _parquet_bytes(columns))
                 atomic_write_bytes(image_path, _npy_bytes(images))
                 bar.update(len(images))
@@ -272,10 +312,23 @@ def build_split(
                 dtype=IMAGE_DTYPE.str,
                 rows=(start, stop),
             )
+            for name, (shape, dtype) in target_specs.items():
+                path = target_path(name, k)
+                files[f"targets/{name}/{path.name}"] = FileEntry(
+                    sha256=sha256_file(path),
+                    bytes=path.stat().st_size,
+                    shape=(stop - start, *shape),
+                    dtype=np.dtype(dtype).str,
+                    rows=(start, stop),
+                )
         files["catalog.parquet"] = FileEntry(
             sha256=sha256_file(catalog_path), bytes=catalog_path.stat().st_size
         )
-        content = content_hash([paths(k)[0] for k, _, _ in shards], catalog)
+        content = content_hash(
+            [paths(k)[0] for k, _, _ in shards],
+            catalog,
+            {name: [target_path(name, k) for k, _, _ in shards] for name in target_specs},
+        )
         published = published_split_hashes(spec).get(split) if n == official else None
         if published is not None and published != content:
             warnings.warn(
@@ -298,6 +351,10 @@ def build_split(
             image_dtype=IMAGE_DTYPE.str,
             image_units=spec.image_units,
             catalog_columns={k: v.dtype.str for k, v in catalog.items()},
+            target_arrays={
+                name: {"shape": list(shape), "dtype": np.dtype(dtype).str}
+                for name, (shape, dtype) in target_specs.items()
+            },
             files=files,
             content_sha256=content,
             versions=_versions(),

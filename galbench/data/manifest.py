@@ -49,6 +49,9 @@ class Manifest:
     #: Whether content_sha256 equals the published hash of this official split (None: a prefix
     #: build, or no published hash).
     matches_published: bool | None = None
+    #: Array-valued truth per object, ``{name: {"shape": [...], "dtype": "<f4"}}``, stored in
+    #: ``targets/<name>/`` shards (empty for tasks whose truth is all in the catalog).
+    target_arrays: dict[str, dict[str, Any]] = field(default_factory=dict)
     schema: str = SCHEMA
 
     @property
@@ -61,8 +64,22 @@ class Manifest:
             key=lambda kv: kv[1].rows[0] if kv[1].rows else 0,
         )
 
+    def target_shards(self, name: str) -> list[tuple[str, FileEntry]]:
+        """The shards of target array ``name``, in object order."""
+        prefix = f"targets/{name}/"
+        return sorted(
+            ((k, v) for k, v in self.files.items() if k.startswith(prefix)),
+            key=lambda kv: kv[1].rows[0] if kv[1].rows else 0,
+        )
+
+    def array_shards(self) -> list[tuple[str, FileEntry]]:
+        """Every ``.npy`` shard, images and targets."""
+        return self.image_shards() + [e for name in self.target_arrays for e in self.target_shards(name)]
+
     def to_json(self) -> str:
         data = asdict(self)
+        if not data["target_arrays"]:
+            del data["target_arrays"]  # manifests of splits without target arrays keep their bytes
         data["files"] = {k: _drop_none(asdict(v)) for k, v in sorted(self.files.items())}
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 

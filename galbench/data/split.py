@@ -1,4 +1,4 @@
-"""Load a built split: memory-mapped image shards, the catalog, targets.
+"""Load a built split: memory-mapped image shards, the catalog, target arrays.
 
 ``load_split`` checks the files against the manifest (sizes always, sha256 by default) before
 anything is read, so a corrupted or truncated shard is reported with its path and the fix
@@ -21,7 +21,8 @@ from galbench.tasks import TaskSpec, get_task
 
 
 class ShardedImages:
-    """A read-only ``[n, C, H, W]`` float32 array backed by memory-mapped ``.npy`` shards.
+    """A read-only ``[n, ...]`` array (the images, float32 ``[n, C, H, W]``, or a target array)
+    backed by memory-mapped ``.npy`` shards.
 
     Supports ``len``, integer and slice indexing, integer-array gathers (one vectorised read per
     shard touched) and ``np.asarray``.
@@ -114,6 +115,21 @@ class Split:
         """Regression targets ``[n, P]`` float64, columns in the task's target order."""
         return self.catalog[list(self.task.target_names)].to_numpy(dtype=np.float64)
 
+    @property
+    def target_array_names(self) -> tuple[str, ...]:
+        """Names of the split's array-valued truth (isolated source images, clump masks, ...)."""
+        return tuple(self.manifest.target_arrays)
+
+    def target_array(self, name: str) -> ShardedImages:
+        """Array-valued truth ``name``, ``[n, *shape]``, memory-mapped like the images."""
+        if name not in self.manifest.target_arrays:
+            raise KeyError(
+                f"{self.task.id} {self.name} has no target array {name!r}; it has "
+                f"{list(self.manifest.target_arrays) or 'none'}"
+            )
+        paths = [self.root / rel for rel, _ in self.manifest.target_shards(name)]
+        return ShardedImages(paths, limit=self.n)
+
     def __repr__(self) -> str:
         return (
             f"Split({self.task.id} {self.name}, n={self.n}/{self.manifest.n_official}, "
@@ -199,7 +215,7 @@ def open_split(
             "so this folder is stale: delete it and rebuild"
         )
     verify_files(root, manifest, check_hashes=verify)
-    for rel, entry in manifest.image_shards():
+    for rel, entry in manifest.array_shards():
         try:
             shard = np.load(root / rel, mmap_mode="r")
         except (OSError, ValueError) as exc:

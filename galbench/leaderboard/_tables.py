@@ -138,13 +138,16 @@ def main_table(board: TaskBoard) -> Table:
     return Table(f"{slug(view.id)}-main", tuple(columns), tuple(rows))
 
 
-def breakdown_table(board: TaskBoard) -> Table | None:
-    """The main metric's breakdown, when receipts report one as ``<main>/<part>`` (anomaly@1:
-    ``auroc/merger``, ``auroc/ring``, ...): one column per part, one row per ranked entry, on
-    the ranking split. None when no receipt has such metrics."""
+def breakdown_table(board: TaskBoard, metric: str | None = None) -> Table | None:
+    """A metric's breakdown (default: the main metric's), when receipts report one as
+    ``<metric>/<part>`` (anomaly@1: ``auroc/merger``, ``auroc/ring``, ...; clumps@1:
+    ``completeness/0.03-0.05``, ...): one column per part, one row per ranked entry, on the
+    ranking split. None when no receipt has such metrics."""
     if not board.ranking_split or not board.rows:
         return None
-    prefix = board.view.main_metric + "/"
+    main = metric is None or metric == board.view.main_metric
+    metric = board.view.main_metric if metric is None else metric
+    prefix = metric + "/"
     parts: list[str] = []
     for name in board.rows:
         record = board.record(board.ranking_split, name)
@@ -171,7 +174,8 @@ def breakdown_table(board: TaskBoard) -> Table | None:
                 text += f" {interval}" if interval else ""
             cells.append(_number(value, text))
         rows.append(tuple(cells))
-    return Table(f"{slug(board.view.id)}-breakdown", tuple(columns), tuple(rows))
+    name = "breakdown" if main else f"{slug(metric)}-breakdown"
+    return Table(f"{slug(board.view.id)}-{name}", tuple(columns), tuple(rows))
 
 
 _BUDGET_SUFFIX = re.compile(r"-b\d+$")
@@ -210,14 +214,16 @@ Caption = tuple[tuple[str, bool], ...]
 
 
 def supplementary_tables(board: TaskBoard) -> list[tuple[Caption, Table]]:
-    """The tables shown under a task's main table, with their captions: the main metric's
-    breakdown by part, and the learning curve of tasks with label budgets."""
+    """The tables shown under a task's main table, with their captions: the breakdown by part
+    of the main metric and of each secondary metric that has one, and the learning curve of
+    tasks with label budgets."""
     metric = board.view.main_metric
     out: list[tuple[Caption, Table]] = []
-    breakdown = breakdown_table(board)
-    if breakdown is not None:
-        caption = ((metric, True), (" by part on ", False), (str(board.ranking_split), True))
-        out.append((caption + ((" (95% interval):", False),), breakdown))
+    for name in (metric, *board.secondary):
+        breakdown = breakdown_table(board, name)
+        if breakdown is not None:
+            caption = ((name, True), (" by part on ", False), (str(board.ranking_split), True))
+            out.append((caption + ((" (95% interval):", False),), breakdown))
     curve = learning_curve_table(board)
     if curve is not None:
         caption = (("Learning curve: ", False), (metric, True), (" on ", False), (RANKING_SPLIT, True))

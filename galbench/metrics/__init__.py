@@ -61,3 +61,4 @@ def metric_info(name: str) -> MetricInfo:
 from galbench.metrics import regression  # noqa: E402,F401  (registers the regression metrics)
 from galbench.metrics import anomaly  # noqa: E402,F401  (registers the anomaly-detection metrics)
 from galbench.metrics import classification  # noqa: E402,F401  (registers the classification metrics)
+from galbench.metrics import images  # noqa: E402,F401  (registers the deblending and segmentation metrics)

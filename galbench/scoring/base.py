@@ -36,12 +36,42 @@ class Scores:
 
 @dataclass(frozen=True)
 class TaskScorer:
-    """A task type's scoring: the format it expects, its validation and its metrics."""
+    """A task type's scoring: the format it expects, its validation and its metrics.
+
+    Image-valued predictions (segmentation maps, deblended images) are too large to keep with a
+    receipt. Their task types reduce them first: ``per_object(task, predictions, truth,
+    catalog)`` compares each object's prediction with its array-valued truth (``truth``: the
+    split's target arrays named in ``truth_arrays``, memory-mapped) and returns per-object
+    results keyed by object id (PSNR per source, true/false positive counts, ...). ``score``
+    then works on those, and they are what the receipt stores and ``galbench verify``
+    recomputes from. Task types whose predictions are small leave ``per_object`` unset and
+    their predictions are stored as they are.
+    """
 
     task_type: str
     expected_format: Callable[[TaskSpec], str]
     validate: Callable[[TaskSpec, Predictions, str], Predictions]
     score: Callable[[TaskSpec, Predictions, pd.DataFrame], Scores]
+    truth_arrays: tuple[str, ...] = ()
+    per_object: Callable[[TaskSpec, Predictions, Mapping, pd.DataFrame], Predictions] | None = None
+
+    def reduce(self, task: TaskSpec, predictions: Predictions, split) -> Predictions:
+        """What gets scored and stored: the per-object results of image-valued predictions on
+        ``split`` (a :class:`~galbench.data.split.Split`), else the predictions themselves."""
+        if self.per_object is None:
+            return predictions
+        truth = {name: split.target_array(name) for name in self.truth_arrays}
+        return self.per_object(task, predictions, truth, split.catalog)
+
+
+def catalog_positions(catalog: pd.DataFrame, object_ids: np.ndarray) -> np.ndarray:
+    """Row positions of ``object_ids`` in the catalog (every id present once), to gather
+    array-valued truth in the predictions' order."""
+    ids = catalog["object_id"].to_numpy()
+    if len(ids) == len(object_ids) and np.array_equal(ids, object_ids):
+        return np.arange(len(ids))
+    align_catalog(catalog, object_ids)  # raises with the missing / unknown ids
+    return pd.Index(ids).get_indexer(object_ids)
 
 
 def align_catalog(catalog: pd.DataFrame, object_ids: np.ndarray) -> pd.DataFrame:

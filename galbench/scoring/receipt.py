@@ -152,9 +152,12 @@ def make_receipt(
     inference: dict[str, Any] | None,
     environment: dict[str, Any],
     code_version: tuple[str | None, bool | None] | None = None,
+    per_object: Predictions | None = None,
 ) -> dict[str, Any]:
     """Assemble a receipt. ``code_version`` is galbench's ``(git commit, dirty)`` as it was when
-    the run started (default: now)."""
+    the run started (default: now). ``per_object``: the per-object results that were scored and
+    are stored, for task types whose predictions are images (their hash is recorded beside the
+    hash of the full predictions)."""
     receipt = {
         "schema": RECEIPT_SCHEMA,
         "status": "ok",
@@ -176,6 +179,9 @@ def make_receipt(
         },
         "strata": scores.strata,
         "predictions_sha256": predictions_sha256(predictions),
+        **(
+            {"per_object_sha256": predictions_sha256(per_object)} if per_object is not None else {}
+        ),
         "inference": inference,
     }
     return _clean(receipt)

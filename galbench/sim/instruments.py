@@ -320,3 +320,48 @@ INSTRUMENTS.add(
     ),
 )
 
+
+
+INSTRUMENTS.add(
+    "hst_acs_f606w",
+    Instrument(
+        name="hst_acs_f606w",
+        description="HST ACS/WFC F606W (V band; rest-frame UV at z ~ 1.5-2.5), GOODS/CANDELS-like drizzled mosaic",
+        band="F606W",
+        # F606W pivot wavelength ~592 nm (ACS Instrument Handbook, WFC filter table).
+        pivot_wavelength_nm=591.8,
+        # GOODS/CANDELS ACS mosaics are drizzled to 0.03"/px (Koekemoer et al. 2011); Guo+15/18
+        # found clumps on them.
+        pixel_scale_arcsec=0.03,
+        # AB zero point of ACS/WFC F606W for 1 e-/s: ~26.49 (ACS zero-point calculator; it drifts
+        # by ~0.01 mag with date). Approximate.
+        zero_point_ab=26.49,
+        psf=AiryGaussianPSF(
+            wavelength_nm=591.8,
+            diameter_m=2.4,
+            obscuration=0.33,
+            # Charge diffusion + jitter + drizzle, chosen so that the PSF drawn on 0.03" pixels
+            # has a FWHM of ~0.09", that of drizzled ACS optical mosaics (Koekemoer et al. 2011);
+            # tests/test_sim_clumps.py checks the drawn FWHM.
+            gaussian_fwhm_arcsec=0.07,
+        ),
+        noise=SurveyNoise(
+            # 5-sigma point-source depth ~28.0 AB, approximately GOODS-depth F606W (Giavalisco
+            # et al. 2004); approximate: it sets the S/N of the faintest clumps.
+            depth_mag=28.0,
+            # A compact aperture of ~1 PSF FWHM in diameter for a point source (assumption).
+            aperture_radius_arcsec=0.1,
+            # ~5 ks in F606W per GOODS field position (Giavalisco et al. 2004), approximate; it
+            # only sets the source Poisson term.
+            exposure_time_s=5000.0,
+            # The COSMOS correlation function was measured on ACS mosaics: here it applies as is.
+            correlation="cosmos",
+        ),
+        sources=(
+            "Giavalisco et al. 2004, ApJ 600, L93 (GOODS ACS depth and exposure)",
+            "Koekemoer et al. 2011, ApJS 197, 36 (0.03 arcsec/px ACS mosaics, PSF)",
+            "ACS Instrument Handbook (F606W pivot wavelength, AB zero point)",
+            "GalSim getCOSMOSNoise (Leauthaud et al. 2007 COSMOS ACS noise correlation)",
+        ),
+    ),
+)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import galsim
@@ -25,10 +25,14 @@ class RenderedObject:
 
     image: ``[C, H, W]`` float32 in the task's image units.
     truth: catalog row (scalar truth and strata columns).
+    arrays: array-valued truth (target images, padded clump lists), by the names and with the
+        shapes and dtypes of :meth:`Recipe.target_arrays`; stored as target shards beside the
+        image shards.
     """
 
     image: np.ndarray
     truth: Mapping[str, float | int]
+    arrays: Mapping[str, np.ndarray] = field(default_factory=dict)
 
 
 def object_seed(split_seed: int, index: int) -> np.random.SeedSequence:
@@ -75,6 +79,11 @@ class Recipe:
         # train) reads it. Challenge splits pass their own name.
         self.task = task
         self.split = split
+
+    def target_arrays(self) -> dict[str, tuple[tuple[int, ...], str]]:
+        """Array-valued truth per object: ``{name: (shape, dtype)}`` (none by default). Every
+        rendered object carries each of them in :attr:`RenderedObject.arrays`."""
+        return {}
 
     def render(self, seed: np.random.SeedSequence) -> RenderedObject:  # pragma: no cover
         raise NotImplementedError
