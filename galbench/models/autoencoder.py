@@ -12,13 +12,14 @@ Imports torch: use it from baselines and training scripts, never from metrics or
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+
+from galbench.models import load_network
 
 
 def stretch(images: torch.Tensor, softening: float) -> torch.Tensor:
@@ -126,13 +127,7 @@ class AutoencoderAnomalyScorer:
     """
 
     def __init__(self, root: Path) -> None:
-        root = Path(root)
-        self.config = json.loads((root / "config.json").read_text())
-        self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.network = build_network(self.config)
-        state = torch.load(root / "weights.pt", map_location="cpu", weights_only=True)
-        self.network.load_state_dict({k: v.float() for k, v in state.items()})
-        self.network.to(self.device).eval()
+        self.config, self.device, self.network = load_network(root, build_network)
         self.score = SCORES[self.config["score"]]
 
     def _stretched(self, images: np.ndarray) -> torch.Tensor:

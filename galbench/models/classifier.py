@@ -12,12 +12,13 @@ Imports torch: use it from baselines and training scripts, never from metrics or
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import timm
 import torch
+
+from galbench.models import load_network
 
 
 def build_network(config: dict) -> torch.nn.Module:
@@ -34,13 +35,7 @@ class TimmClassifier:
     """``predict(images [B,1,H,W] e-/s) -> probabilities [B, K]``."""
 
     def __init__(self, root: Path) -> None:
-        root = Path(root)
-        self.config = json.loads((root / "config.json").read_text())
-        self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.network = build_network(self.config)
-        state = torch.load(root / "weights.pt", map_location="cpu", weights_only=True)
-        self.network.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
-        self.network.to(self.device).eval()
+        self.config, self.device, self.network = load_network(root, build_network)
 
     @torch.inference_mode()
     def predict(self, images: np.ndarray) -> np.ndarray:

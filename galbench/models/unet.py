@@ -18,13 +18,14 @@ Imports torch: use it from baselines and training scripts, never from metrics or
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from galbench.models import load_network
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:
@@ -97,16 +98,11 @@ def d4_views(x: torch.Tensor):
 
 
 class _UNetEntry:
-    """Loads ``config.json`` and ``weights.pt`` (float16 on disk) from a submission folder."""
+    """Loads ``config.json`` and ``weights.pt`` (float16 on disk) from a submission folder
+    (:func:`galbench.models.load_network`)."""
 
     def __init__(self, root: Path) -> None:
-        root = Path(root)
-        self.config = json.loads((root / "config.json").read_text())
-        self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.network = build_network(self.config)
-        state = torch.load(root / "weights.pt", map_location="cpu", weights_only=True)
-        self.network.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
-        self.network.to(self.device).eval()
+        self.config, self.device, self.network = load_network(root, build_network)
 
     def _input(self, images: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.array(images, dtype=np.float32)).to(self.device)
