@@ -300,3 +300,22 @@ def test_receipts_store_per_object_results_and_verify_by_re_running(task, tmp_pa
         model.write_text(model.read_text().replace("/ N_SOURCES\n", "/ N_SOURCES * 1.5\n"))
     result = verify_receipt(path, home=session_home, repo_root=tmp_path)
     assert any("re-running" in p for p in result.problems), result.problems
+
+
+def test_torch_dataset_serves_the_target_images(clump_split, blend_split, session_home):
+    torch = pytest.importorskip("torch")
+    from torch.utils.data import DataLoader
+
+    from galbench.data.datasets import GalaxyDataset
+
+    blends = GalaxyDataset(DEBLENDING, "test", root=session_home, n=24)
+    image, target = blends[3]
+    assert target.shape == (2, 1, 64, 64) and target.dtype == torch.float32
+    np.testing.assert_array_equal(target.numpy(), np.asarray(blend_split.target_array("isolated"))[3])
+    images, targets = next(iter(DataLoader(blends, batch_size=8)))
+    assert images.shape == (8, 1, 64, 64) and targets.shape == (8, 2, 1, 64, 64)
+    np.testing.assert_array_equal(targets.numpy(), np.asarray(blend_split.target_array("isolated"))[:8])
+    masks = GalaxyDataset(CLUMPS, "test", root=session_home, n=24)
+    assert masks[0][1].shape == (1, 64, 64)
+    lists = GalaxyDataset(CLUMPS, "test", root=session_home, n=24, target_array="clumps")
+    assert lists[0][1].shape == (8, 4)
