@@ -263,12 +263,42 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _cmd_download(args: argparse.Namespace) -> int:
+    from galbench.data.download import fetch, known_files
+
+    files = {}
+    for pattern in args.patterns:
+        matched = known_files(pattern)
+        if not matched:
+            raise ValueError(f"no known file matches {pattern!r}; `galbench download --list` lists them")
+        files.update(matched)
+    if args.list:
+        for key, entry in files.items():
+            size = f"{entry.size:,}" if entry.size is not None else f"~{entry.approx_size:,}"
+            print(f"{key}  {size} bytes  {entry.url}")
+        return 0
+    for key in files:
+        print(fetch(key, home=args.home, mirror=args.mirror, progress=not args.quiet))
+    return 0
+
+
+def _objects(text: str) -> int | None:
+    if text == "all":
+        return None
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("expected a number >= 0 or 'all'")
+    return value
+
+
 def _cmd_verify(args: argparse.Namespace) -> int:
     from galbench.verify import verify_receipt
 
     failed = 0
     for path in args.receipts:
-        result = verify_receipt(path, home=args.home, repo_root=args.repo_root)
+        result = verify_receipt(
+            path, home=args.home, repo_root=args.repo_root, rerun_objects=args.rerun_objects
+        )
         if result.ok:
             print(f"OK    {path} ({', '.join(result.checked)})")
         else:
@@ -380,10 +410,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-run", action="store_true", help="do not smoke-test code entry points")
     p.set_defaults(func=_cmd_validate)
 
+    p = sub.add_parser(
+        "download",
+        help="fetch known public data files (checksummed; from $GALBENCH_MIRROR or their URL)",
+    )
+    p.add_argument("patterns", nargs="*", default=["*"], help="keys or shell patterns, e.g. 'cosmos_hst/*'")
+    p.add_argument("--list", action="store_true", help="list the matching files, fetch nothing")
+    p.add_argument("--home", default=None, help="data home (files go to <home>/downloads/)")
+    p.add_argument("--mirror", default=None, help="a local mirror folder or URL prefix (default: $GALBENCH_MIRROR)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_download)
+
     p = sub.add_parser("verify", help="recompute a receipt's metrics and check its hashes")
     p.add_argument("receipts", nargs="+", help="receipt JSON files")
     p.add_argument("--home", default=None, help="data home (splits are rebuilt there if missing)")
     p.add_argument("--repo-root", default=None, help="where submission paths are relative to (default: cwd)")
+    p.add_argument(
+        "--rerun-objects", type=_objects, default=64, metavar="N|all",
+        help="image tasks: re-run the submission's code on the first N objects and compare with "
+        "the stored per-object results (default 64; 0: no re-run; all: every object)",
+    )
     p.set_defaults(func=_cmd_verify)
     return parser
 

@@ -12,7 +12,8 @@ Image-valued predictions (deblending, clump maps) are too large to commit. Their
 the per-object results the scorer reduced them to (PSNR per source, clump counts, ...; see
 ``TaskScorer.per_object``) with their own hash (``per_object_sha256``), and every metric is
 recomputed from those. That the per-object results come from the submission is spot-checked: its
-code is run again, in the sandbox, on the first ``SPOT_CHECK_OBJECTS`` objects, and their
+code is run again, in the sandbox, on the first ``SPOT_CHECK_OBJECTS`` objects (``galbench verify
+--rerun-objects all``: on every object), and their
 per-object results must agree with the stored ones (to ``SPOT_CHECK_RTOL``; another CPU may move
 the last bits of a network's output, so at most ``SPOT_CHECK_MAX_MISMATCH`` of the values may
 differ by more).
@@ -74,12 +75,13 @@ def verify_receipt(
     home: str | os.PathLike[str] | None = None,
     build: bool = True,
     repo_root: str | os.PathLike[str] | None = None,
-    rerun: bool = True,
+    rerun_objects: int | None = SPOT_CHECK_OBJECTS,
 ) -> Verification:
     """Check one receipt; problems are collected, not raised, so every one gets reported.
 
-    ``rerun``: for task types whose receipts store per-object results (image-valued
-    predictions), spot-check them by running the submission's code again on a few objects."""
+    ``rerun_objects``: for task types whose receipts store per-object results (image-valued
+    predictions), run the submission's code again on this many first objects and compare
+    (0: no re-run; None: every object, a full re-run)."""
     path = Path(path)
     result = Verification(path)
     try:
@@ -88,20 +90,20 @@ def verify_receipt(
         result.problems.append(f"{path}: unreadable receipt ({exc})")
         return result
     try:
-        _verify(receipt, path, result, home, build, Path(repo_root) if repo_root else Path.cwd(), rerun)
+        _verify(receipt, path, result, home, build, Path(repo_root) if repo_root else Path.cwd(), rerun_objects)
     except GalbenchError as exc:
         result.problems.append(f"{path}: {exc}")
     return result
 
 
-def _spot_check(receipt, path, folder, spec, stored, scorer, home, result) -> None:
-    """Run the submission again on the first objects and compare their per-object results with
-    the stored ones (see the module docstring)."""
+def _spot_check(receipt, path, folder, spec, stored, scorer, home, result, objects) -> None:
+    """Run the submission again on the first ``objects`` objects (None: all) and compare their
+    per-object results with the stored ones (see the module docstring)."""
     from galbench.data.split import load_split
     from galbench.runner import run_submission
     from galbench.scoring.submission import load_submission
 
-    n = min(SPOT_CHECK_OBJECTS, receipt["n"])
+    n = receipt["n"] if objects is None else min(objects, receipt["n"])
     split = load_split(spec, receipt["split"], n, home=home, build=True, progress=False)
     submission = load_submission(folder)
     entry = submission.entry(spec.id)
@@ -127,7 +129,7 @@ def _spot_check(receipt, path, folder, spec, stored, scorer, home, result) -> No
     result.checked.append(f"re-run of the first {n} objects")
 
 
-def _verify(receipt, path, result, home, build, repo_root, rerun=True) -> None:
+def _verify(receipt, path, result, home, build, repo_root, rerun_objects=SPOT_CHECK_OBJECTS) -> None:
     from galbench.data.split import load_split
 
     problems, checked = result.problems, result.checked
@@ -182,8 +184,8 @@ def _verify(receipt, path, result, home, build, repo_root, rerun=True) -> None:
         folder = Path(sub_path) if sub_path else None
         folder = folder if folder is None or folder.is_absolute() else repo_root / folder
         entry_point = receipt.get("submission", {}).get("entry_point")
-        if rerun and entry_point and folder is not None and folder.is_dir():
-            _spot_check(receipt, path, folder, spec, predictions, scorer, home, result)
+        if rerun_objects != 0 and entry_point and folder is not None and folder.is_dir():
+            _spot_check(receipt, path, folder, spec, predictions, scorer, home, result, rerun_objects)
     else:
         predictions = scorer.validate(spec, predictions, str(stored))
     scores = scorer.score(spec, predictions, split.catalog)

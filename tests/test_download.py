@@ -455,3 +455,18 @@ def test_offline_error_lists_the_mirror_tried_too(tmp_path: Path,
                                             "extra/blob.bin"):
         fetch(entry, home=tmp_path / "home", progress=False)
 
+
+
+@needs_mirror
+def test_cli_lists_and_fetches_from_a_mirror(tmp_path, capsys):
+    from galbench.cli import main
+
+    assert main(["download", "--list", "galaxy10/*"]) == 0
+    out = capsys.readouterr().out
+    assert "galaxy10/Galaxy10.h5  210,234,548 bytes  https://zenodo.org/" in out
+    assert "galaxy10/Galaxy10_DECals.h5  ~" in out  # no exact size published
+    key = "cosmos_hst/real_galaxy_catalog_26_extension_example.fits"
+    assert main(["download", key, "--home", str(tmp_path), "--mirror", str(MIRROR), "--quiet"]) == 0
+    assert (tmp_path / "downloads" / key).read_bytes() == (MIRROR / key).read_bytes()
+    assert main(["download", "no/such/*"]) == 2  # a usage error, said on stderr
+    assert "no known file matches 'no/such/*'" in capsys.readouterr().err

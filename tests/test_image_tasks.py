@@ -291,6 +291,10 @@ def test_receipts_store_per_object_results_and_verify_by_re_running(task, tmp_pa
     result = verify_receipt(path, home=session_home, repo_root=tmp_path)
     assert result.ok, result.problems
     assert any(c.startswith("re-run of the first 24") for c in result.checked)
+    assert verify_receipt(path, home=session_home, repo_root=tmp_path, rerun_objects=5).checked.count(
+        "re-run of the first 5 objects"
+    ) == 1
+    assert not any("re-run" in c for c in verify_receipt(path, home=session_home, repo_root=tmp_path, rerun_objects=0).checked)
 
     # A submission whose code no longer gives the stored results fails the spot check.
     model = folder / "model.py"
