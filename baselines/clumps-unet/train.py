@@ -25,7 +25,13 @@ from galbench import get_task, load_split
 from galbench.metrics.images import clump_counts, clump_f1_from_counts, predicted_clumps
 from galbench.models.unet import build_network, preprocess
 from galbench.sim import get_instrument
-from galbench.train.image_to_image import FitSettings, fit, load_tensors
+from galbench.train.image_to_image import (
+    add_arguments,
+    fit,
+    load_tensors,
+    settings_from_args,
+    warm_start,
+)
 
 HERE = Path(__file__).resolve().parent
 TASK = "clumps@1"
@@ -40,19 +46,7 @@ def loss_fn(logits: torch.Tensor, inputs: torch.Tensor, mask: torch.Tensor) -> t
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--home", default=None)
-    parser.add_argument("--n-train", type=int, default=None, help="first n train objects (default all)")
-    parser.add_argument("--n-val", type=int, default=1000)
-    parser.add_argument("--base", type=int, default=16)
-    parser.add_argument("--depth", type=int, default=4)
-    parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--lr-decay", type=float, default=0.85)
-    parser.add_argument("--patience", type=int, default=3)
-    parser.add_argument("--max-minutes", type=float, default=float("inf"))
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", default=str(HERE))
+    add_arguments(parser, HERE)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -83,11 +77,10 @@ def main() -> None:
         counts = clump_counts(true_clumps, predicted_clumps(prob, threshold), radius)
         return float(clump_f1_from_counts(counts))
 
-    settings = FitSettings(
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay,
-        patience=args.patience, max_minutes=args.max_minutes, extra_metrics={"val_clump_f1": val_f1},
-    )  # fmt: skip
-    fit(build_network(config), prepare, loss_fn, train, val, settings, Path(args.out), config)
+    network = build_network(config)
+    warm_start(network, args.init, config, args.lr)
+    settings = settings_from_args(args, extra_metrics={"val_clump_f1": val_f1})
+    fit(network, prepare, loss_fn, train, val, settings, Path(args.out), config)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,13 @@ import torch
 from galbench import get_task, load_split
 from galbench.models.unet import blend_scale, build_network, preprocess
 from galbench.sim import get_instrument
-from galbench.train.image_to_image import FitSettings, fit, load_tensors
+from galbench.train.image_to_image import (
+    add_arguments,
+    fit,
+    load_tensors,
+    settings_from_args,
+    warm_start,
+)
 
 HERE = Path(__file__).resolve().parent
 TASK = "deblending@1"
@@ -43,20 +49,7 @@ def loss_fn(out: torch.Tensor, blends: torch.Tensor, isolated: torch.Tensor) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--home", default=None)
-    parser.add_argument("--n-train", type=int, default=None, help="first n train objects (default all)")
-    parser.add_argument("--n-val", type=int, default=1000)
-    parser.add_argument("--base", type=int, default=16)
-    parser.add_argument("--depth", type=int, default=4)
-    parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--lr-decay", type=float, default=0.85)
-    parser.add_argument("--patience", type=int, default=3)
-    parser.add_argument("--max-minutes", type=float, default=float("inf"))
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", default=str(HERE))
-    parser.add_argument("--init", default=None, help="start from these weights (continue a run)")
+    add_arguments(parser, HERE)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -77,22 +70,9 @@ def main() -> None:
 
     train = load_tensors(load_split(TASK, "train", home=args.home), args.n_train, isolated)
     val = load_tensors(load_split(TASK, "val", home=args.home), args.n_val, isolated)
-    settings = FitSettings(
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay,
-        patience=args.patience, max_minutes=args.max_minutes,
-    )  # fmt: skip
     network = build_network(config)
-    if args.init:
-        state = torch.load(args.init, map_location="cpu", weights_only=True)
-        network.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
-        config["initialised_from"] = {"weights_sha256": _sha256(Path(args.init)), "lr": args.lr}
-    fit(network, lambda x: preprocess(x, config), loss_fn, train, val, settings, Path(args.out), config)
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    warm_start(network, args.init, config, args.lr)
+    fit(network, lambda x: preprocess(x, config), loss_fn, train, val, settings_from_args(args), Path(args.out), config)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,44 @@ class FitSettings:
     extra_metrics: dict[str, Callable] = field(default_factory=dict)
 
 
+def add_arguments(parser, out: Path) -> None:
+    """The command-line options every image-to-image recipe shares (data, network size,
+    optimisation, early stopping, threads, output folder, warm start)."""
+    parser.add_argument("--home", default=None)
+    parser.add_argument("--n-train", type=int, default=None, help="first n train objects (default all)")
+    parser.add_argument("--n-val", type=int, default=1000)
+    parser.add_argument("--base", type=int, default=16, help="channels of the first U-Net level")
+    parser.add_argument("--depth", type=int, default=4, help="U-Net levels")
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--lr-decay", type=float, default=0.85, help="exponential decay per epoch")
+    parser.add_argument("--patience", type=int, default=3)
+    parser.add_argument("--max-minutes", type=float, default=float("inf"))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default=str(out))
+    parser.add_argument("--init", default=None, help="start from these weights (continue a run)")
+
+
+def settings_from_args(args, **extra) -> FitSettings:
+    return FitSettings(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay,
+        patience=args.patience, max_minutes=args.max_minutes, **extra,
+    )  # fmt: skip
+
+
+def warm_start(network: torch.nn.Module, path: str | Path | None, config: dict, lr: float) -> None:
+    """Load ``path`` (float16 weights) into ``network`` and record it in ``config`` (no-op for
+    None), to continue a run at another learning rate."""
+    if path is None:
+        return
+    import hashlib
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    network.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    config["initialised_from"] = {"weights_sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(), "lr": lr}
+
+
 def _batches(n: int, batch_size: int, generator: torch.Generator | None):
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
     for start in range(0, n, batch_size):
