@@ -53,7 +53,8 @@ def write_predictions(predictions: Predictions, path: str | Path) -> Path:
 
 
 def galbench_git_commit() -> tuple[str | None, bool | None]:
-    """``(commit, dirty)`` of the galbench source checkout, or ``(None, None)`` if not a checkout."""
+    """``(commit, dirty)`` of the galbench source checkout, or ``(None, None)`` if not a checkout.
+    Dirty: tracked files changed outside ``leaderboard/`` (untracked files do not count)."""
     root = Path(__file__).resolve().parents[2]
     if not (root / ".git").exists():
         return None, None
@@ -63,7 +64,10 @@ def galbench_git_commit() -> tuple[str | None, bool | None]:
             timeout=10, check=True,
         ).stdout.strip()
         status = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            # The leaderboard's receipts and pages are outputs of scoring, not code: writing one
+            # receipt must not mark the next run of the same `galbench score` as dirty.
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--", ".",
+             ":(exclude)leaderboard"],
             capture_output=True, text=True, timeout=10, check=True,
         ).stdout
         return commit or None, bool(status.strip())
