@@ -5,7 +5,7 @@ training toolkit (galbench.train.image_to_image).
 
 Input: asinh(image / sky sigma of the instrument). Target: the clump mask of clumps@1 (each
 clump's PSF core). Loss: binary cross-entropy plus (1 - soft Dice) over the batch: clump pixels
-are ~0.5% of all pixels, and the Dice term keeps the network from settling on "no clump".
+are 0.7% of all pixels, and the Dice term keeps the network from settling on "no clump".
 Augmentation: the 8 rotations/flips of the stamp (exact, mask transformed alike). AdamW,
 exponential learning-rate decay per epoch, early stopping on the validation loss. Each epoch
 also records the clump F1 on the validation objects (the task's scoring rule: components of

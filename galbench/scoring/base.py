@@ -124,6 +124,19 @@ def strata_breakdown(
     return strata
 
 
+def reject_bad_values(
+    bad: np.ndarray, predictions: Predictions, source: str, name: str, what: str, fix: str
+) -> None:
+    """Raise :class:`PredictionError` when any of ``bad`` (``[N, ...]``, one row per object) is
+    set: how many values are ``what``, the first row and its object id, then ``fix``."""
+    if bad.any():
+        row = int(np.argmax(bad.reshape(len(bad), -1).any(axis=1)))
+        raise PredictionError(
+            f"{source}: '{name}' has {int(bad.sum())} {what}, first in row {row} "
+            f"(object_id {predictions.object_ids[row]}); {fix}"
+        )
+
+
 #: A model whose predict() returns a bare array has it delivered under this name by the runner
 #: and the sandbox (they do not know the task type); task types with a single prediction field
 #: take a lone field of this name as theirs.

@@ -30,6 +30,7 @@ from galbench.scoring.base import (
     align_catalog,
     assemble_scores,
     catalog_positions,
+    reject_bad_values,
     single_numeric_field,
 )
 from galbench.tasks import TaskSpec
@@ -65,13 +66,9 @@ def validate(task: TaskSpec, predictions: Predictions, source: str) -> Predictio
             f"{source}: '{name}' has shape {array.shape}; expected {shape}. " + expected_format(task)
         )
     images = np.asarray(array, dtype=np.float32)
-    bad = ~np.isfinite(images)
-    if bad.any():
-        row = int(np.argmax(bad.reshape(n, -1).any(axis=1)))
-        raise PredictionError(
-            f"{source}: '{name}' has {int(bad.sum())} non-finite value(s), first in row {row} "
-            f"(object_id {predictions.object_ids[row]}); all values must be finite"
-        )
+    reject_bad_values(
+        ~np.isfinite(images), predictions, source, name, "non-finite value(s)", "all values must be finite"
+    )
     return Predictions(predictions.object_ids, {IMAGES_FIELD: images})
 
 

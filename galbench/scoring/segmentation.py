@@ -42,6 +42,7 @@ from galbench.scoring.base import (
     align_catalog,
     assemble_scores,
     catalog_positions,
+    reject_bad_values,
     single_numeric_field,
 )
 from galbench.tasks import TaskSpec
@@ -95,14 +96,11 @@ def validate(task: TaskSpec, predictions: Predictions, source: str) -> Predictio
             + expected_format(task)
         )
     prob = np.asarray(array, dtype=np.float32).reshape(n, 1, h, w)
-    bad = ~np.isfinite(prob) | (prob < 0) | (prob > 1)
-    if bad.any():
-        row = int(np.argmax(bad.reshape(n, -1).any(axis=1)))
-        raise PredictionError(
-            f"{source}: '{name}' has {int(bad.sum())} value(s) that are not probabilities in "
-            f"[0, 1] (NaN, inf or out of range), first in row {row} (object_id "
-            f"{predictions.object_ids[row]}); clip or apply a sigmoid before returning"
-        )
+    reject_bad_values(
+        ~np.isfinite(prob) | (prob < 0) | (prob > 1), predictions, source, name,
+        "value(s) that are not probabilities in [0, 1] (NaN, inf or out of range)",
+        "clip or apply a sigmoid before returning",
+    )  # fmt: skip
     return Predictions(predictions.object_ids, {PROBABILITY_FIELD: prob})
 
 
