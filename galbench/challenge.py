@@ -43,7 +43,17 @@ def challenge_seed(task: TaskSpec) -> int:
 
 
 def challenge_task(task: TaskSpec) -> TaskSpec:
-    """``task`` with a ``challenge`` split (test-split size, secret seed), in memory only."""
+    """``task`` with a ``challenge`` split (test-split size, secret seed), in memory only.
+
+    Only simulated tasks have one: a task whose test split is real data (fixed public objects)
+    has nothing a secret seed could draw afresh."""
+    if task.split("test").real:
+        from galbench.errors import GalbenchError
+
+        raise GalbenchError(
+            f"{task.id} has no hidden challenge split: its test split is real data (fixed public "
+            "objects, not drawn from a seed); score --split test"
+        )
     split = SplitSpec(CHALLENGE, task.split("test").n, challenge_seed(task))
     return dataclasses.replace(task, splits=FrozenDict({**task.splits, CHALLENGE: split}))
 

@@ -235,7 +235,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     failed = 0
     for folder in args.folders:
         for receipt, path in score_submission(
-            folder, receipts=args.receipts, splits=tuple(args.split or ["test"]), home=args.home,
+            folder, receipts=args.receipts, splits=tuple(args.split) if args.split else None, home=args.home,
             workers=args.workers, progress=not args.quiet, limits=_limits(args),
         ):
             ok = receipt["status"] == "ok"
@@ -383,8 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folders", nargs="+", help="submission folders")
     p.add_argument("--receipts", default="leaderboard/receipts", help="receipts root")
     p.add_argument("--split", action="append", default=None,
-                   help="public split(s) to score (default: test); the challenge split is added "
-                        "when $GALBENCH_CHALLENGE_SEED is set")
+                   help="public split(s) to score (default: test and the task's real splits, e.g. "
+                        "real_cosmos); the challenge split is added when "
+                        "$GALBENCH_CHALLENGE_SEED is set")
     p.add_argument("--home", default=None, help="data home")
     p.add_argument("--workers", type=int, default=2, help="worker processes if a split must be built")
     p.add_argument("--quiet", action="store_true")

@@ -171,14 +171,16 @@ def score_submission(
     submission_dir: str | os.PathLike[str],
     *,
     receipts: str | os.PathLike[str] = "leaderboard/receipts",
-    splits: tuple[str, ...] = ("test",),
+    splits: tuple[str, ...] | None = None,
     challenge: bool | None = None,
     home: str | os.PathLike[str] | None = None,
     workers: int = 1,
     progress: bool = True,
     limits: SandboxLimits | None = None,
 ) -> list[tuple[dict[str, Any], Path]]:
-    """Score every task a submission enters, on each of ``splits`` and (for code entries, when
+    """Score every task a submission enters, on each of ``splits`` (default: ``test`` and the
+    task's real splits, so the leaderboard shows sim and real side by side; a task without one
+    of the named splits skips it) and (for code entries on simulated tasks, when
     ``$GALBENCH_CHALLENGE_SEED`` is set or ``challenge=True``) on the hidden challenge split,
     writing receipts where the leaderboard reads them. A failure of one run is recorded in its
     failure receipt and the others still run. This is what CI runs on a submission pull request."""
@@ -189,8 +191,11 @@ def score_submission(
         challenge = bool(os.environ.get(SEED_VARIABLE))
     results = []
     for task_id, entry in submission.tasks.items():
-        runs = [s for s in splits if s in entry.predictions or entry.entry_point]
-        if challenge and entry.entry_point:
+        spec = get_task(task_id)
+        wanted = splits if splits is not None else (
+            "test", *(name for name, s in spec.splits.items() if s.real and name != "test"))
+        runs = [s for s in wanted if s in spec.splits and (s in entry.predictions or entry.entry_point)]
+        if challenge and entry.entry_point and not spec.split("test").real:
             runs.append(CHALLENGE)
         for split in runs:
             out = leaderboard_receipt_path(receipts, submission.name, task_id, split)

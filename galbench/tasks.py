@@ -8,11 +8,12 @@ Third-party packages add tasks through the ``galbench.tasks`` entry-point group.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from types import MappingProxyType
@@ -39,6 +40,7 @@ TASK_TYPES: Mapping[str, str] = MappingProxyType(
 PUBLIC_SPLITS = ("train", "val", "test")
 DIRECTIONS = ("higher", "lower")
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_SPLIT_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 class FrozenDict(dict):
@@ -78,11 +80,39 @@ class TargetSpec:
 
 @dataclass(frozen=True)
 class SplitSpec:
-    """A named split: how many objects and the seed every object's randomness derives from."""
+    """A named split: how many objects and the seed every object's randomness derives from.
+
+    A *real* split (DESIGN.md contract 2) also names its ``sources``: keys of
+    ``galbench/data/remote_files.toml``, whose sha256 there pins the public files the objects are
+    cut from, and ``ids``: the committed list of source objects, in split order (object ``i``
+    comes from ``ids[i]``, or for a recipe that combines objects, such as real blends, from the
+    ids its seed picks). ``recipe`` overrides the task's recipe for this split and ``params``
+    are that recipe's parameters. ``seed`` still seeds every random choice (placements,
+    rotations, noise), so a real split is as reproducible as a simulated one.
+    """
 
     name: str
     n: int
     seed: int
+    recipe: str | None = None
+    sources: tuple[str, ...] = ()
+    ids: tuple[Any, ...] | None = None
+    params: Mapping[str, Any] = field(default_factory=lambda: FrozenDict())
+    description: str = ""
+
+    @property
+    def real(self) -> bool:
+        """Whether the split is cut from real (public) data rather than simulated."""
+        return bool(self.sources)
+
+    def definition_sha256(self) -> str:
+        """sha256 of everything that defines the split's objects (the id list included)."""
+        data = {
+            "name": self.name, "n": self.n, "seed": self.seed, "recipe": self.recipe,
+            "sources": list(self.sources), "ids": None if self.ids is None else list(self.ids),
+            "params": _thaw(self.params),
+        }
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -223,6 +253,14 @@ def _freeze(value: Any) -> Any:
     return value
 
 
+def _thaw(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_thaw(v) for v in value]
+    return value
+
+
 def parse_task(data: Mapping[str, Any], source: str = "<task>", sha256: str = "") -> TaskSpec:
     """Validate a parsed task table and freeze it into a :class:`TaskSpec`."""
     f = _Fields(data, source)
@@ -286,14 +324,7 @@ def parse_task(data: Mapping[str, Any], source: str = "<task>", sha256: str = ""
 
     splits = {}
     for split_name, s in f.take("splits", dict).items():
-        sf = _Fields(s, f"{source}.splits.{split_name}")
-        split = SplitSpec(split_name, sf.take("n", int), sf.take("seed", int))
-        sf.done()
-        if split.n < 1:
-            raise TaskSpecError(f"{sf.where}.n: must be >= 1, got {split.n}")
-        if split.seed < 0:
-            raise TaskSpecError(f"{sf.where}.seed: must be >= 0, got {split.seed}")
-        splits[split_name] = split
+        splits[split_name] = parse_split(split_name, s, f"{source}.splits.{split_name}")
     missing = [s for s in PUBLIC_SPLITS if s not in splits]
     if missing:
         raise TaskSpecError(f"{source}.splits: missing public split(s) {missing}")
@@ -377,6 +408,43 @@ def parse_task(data: Mapping[str, Any], source: str = "<task>", sha256: str = ""
     )
 
 
+def parse_split(name: str, table: Any, where: str) -> SplitSpec:
+    """Validate one split table (``{n, seed}``, plus ``sources``/``ids``/``recipe``/``params``/
+    ``description`` for a real split)."""
+    if not isinstance(table, Mapping):
+        raise TaskSpecError(f"{where}: expected a table, got {type(table).__name__}")
+    if not _SPLIT_RE.match(name):
+        raise TaskSpecError(f"{where}: split name {name!r} must match {_SPLIT_RE.pattern}")
+    sf = _Fields(table, where)
+    n = sf.take("n", int)
+    seed = sf.take("seed", int)
+    recipe = sf.take("recipe", str, None)
+    sources = sf.take("sources", list, [])
+    ids = sf.take("ids", list, None)
+    params = sf.take("params", dict, {})
+    description = sf.take("description", str, "")
+    sf.done()
+    if n < 1:
+        raise TaskSpecError(f"{where}.n: must be >= 1, got {n}")
+    if seed < 0:
+        raise TaskSpecError(f"{where}.seed: must be >= 0, got {seed}")
+    if not all(isinstance(k, str) and k for k in sources):
+        raise TaskSpecError(f"{where}.sources: expected keys of galbench/data/remote_files.toml")
+    if ids is not None:
+        if not sources:
+            raise TaskSpecError(f"{where}.ids: only a real split (one with sources) lists ids")
+        if not all(isinstance(i, (str, int)) and not isinstance(i, bool) for i in ids):
+            raise TaskSpecError(f"{where}.ids: expected a list of source object ids (str or int)")
+        if len(set(ids)) != len(ids):
+            dup = sorted({str(i) for i in ids if ids.count(i) > 1})[:5]
+            raise TaskSpecError(f"{where}.ids: duplicate ids {dup}")
+    return SplitSpec(
+        name, n, seed, recipe=recipe, sources=tuple(sources),
+        ids=None if ids is None else tuple(ids), params=_freeze(params),
+        description=description.strip(),
+    )
+
+
 def load_task_file(path: str | Path) -> TaskSpec:
     """Parse one task TOML file."""
     path = Path(path)
@@ -449,13 +517,55 @@ def published_split_hashes(task: TaskSpec | str) -> dict[str, str]:
     return dict(table.get(task_id, {}))
 
 
+REAL_SPLITS_FILE = "_real_splits.toml"
+
+
+def attach_real_splits(path: str | Path) -> None:
+    """Add the real splits of ``path`` (``tasks/_real_splits.toml``) to registered tasks.
+
+    A published task file never changes, so real splits of a task that was published with
+    simulated splits only are defined here: ``["<task id>".<split>]`` tables in the format of a
+    task file's split (``n``, ``seed``, ``sources``, ``ids``, ``recipe``, ``params``). The task's
+    own sha256 is unchanged; the split is pinned by its id list, the sha256 of its sources and
+    its published content hash.
+    """
+    path = Path(path)
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise TaskSpecError(f"{path}: not valid TOML: {exc}") from None
+    for task_id, splits in table.items():
+        where = f"{path.name}[{task_id!r}]"
+        if not isinstance(splits, Mapping):
+            raise TaskSpecError(f"{where}: expected a table of splits")
+        try:
+            spec = TASKS.get(task_id)
+        except UnknownNameError as exc:
+            raise TaskSpecError(f"{where}: {exc}") from None
+        merged = dict(spec.splits)
+        for name, s in splits.items():
+            split = parse_split(name, s, f"{where}.{name}")
+            if name in spec.splits:
+                raise TaskSpecError(f"{where}.{name}: the task file already defines split {name!r}")
+            if not split.real:
+                raise TaskSpecError(f"{where}.{name}.sources: a real split names its source files")
+            if split.seed in {s.seed for s in merged.values()}:
+                raise TaskSpecError(f"{where}.{name}.seed: {split.seed} is another split's seed")
+            merged[name] = split
+        register_task(replace(spec, splits=FrozenDict(merged)), replace=True)
+
+
 def _discover() -> None:
-    """Register the shipped task files and those of installed plugins, once."""
+    """Register the shipped task files (with their real splits) and those of installed
+    plugins, once."""
     global _discovered
     if _discovered:
         return
     for file in _task_files(builtin_task_dir()):
         register_task(load_task_file(file), replace=True)
+    real = builtin_task_dir() / REAL_SPLITS_FILE
+    if real.is_file():
+        attach_real_splits(real)
     for ep in metadata.entry_points(group="galbench.tasks"):
         origin = f"entry point {ep.name} = {ep.value}"
         try:

@@ -61,17 +61,18 @@ _BUILD_STATE = "build.json"
 
 
 def render_shard(
-    task: TaskSpec, split: str, start: int, stop: int
+    task: TaskSpec, split: str, start: int, stop: int, sources: dict[str, str] | None = None
 ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Render objects ``start..stop-1`` of a split: images ``[k, C, H, W]``, catalog columns and
-    target arrays ``{name: [k, *shape]}``.
+    target arrays ``{name: [k, *shape]}``. ``sources``: a real split's source files (key ->
+    verified local path; on a Dask cluster, paths every worker can read).
 
     Top-level and argument-only, so it runs unchanged in a process pool or on a Dask worker.
     """
     from galbench.sim import get_recipe
     from galbench.sim.recipes import render_object, single_threaded_galsim
 
-    recipe = get_recipe(task, split)
+    recipe = get_recipe(task, split, sources)
     seed = task.split(split).seed
     images = np.empty((stop - start, *task.image_shape), dtype=IMAGE_DTYPE)
     targets = {
@@ -238,7 +239,9 @@ def build_split(
 
     partial = final.with_name(final.name + ".partial")
     with _exclusive(final.with_name(f".{final.name}.lock")):
-        state = {"task_sha256": spec.sha256, "n": n, "shard_size": shard_size, "seed": spec.split(split).seed}
+        split_spec = spec.split(split)
+        state = {"task_sha256": spec.sha256, "n": n, "shard_size": shard_size, "seed": split_spec.seed,
+                 "split_sha256": split_spec.definition_sha256()}
         state_file = partial / _BUILD_STATE
         if partial.exists():
             try:
@@ -249,7 +252,11 @@ def build_split(
                 shutil.rmtree(partial)
         from galbench.sim import get_recipe
 
-        target_specs = get_recipe(spec, split).target_arrays()
+        # A real split's source files: fetched (mirror or public URL) and checked against the
+        # sha256 of remote_files.toml, so a changed source file stops the build here.
+        sources = fetch_sources(spec, split, home=home, progress=progress)
+        source_paths = {key: str(path) for key, (path, _) in sources.items()} or None
+        target_specs = get_recipe(spec, split, source_paths).target_arrays()
         (partial / "images").mkdir(parents=True, exist_ok=True)
         (partial / "parts").mkdir(exist_ok=True)
         for name in target_specs:
@@ -277,9 +284,11 @@ def build_split(
             except (OSError, ValueError):
                 return False
 
-        todo = [(spec, split, start, stop) for k, start, stop in shards if not finished(k, start, stop)]
+        extra = (source_paths,) if source_paths else ()  # a simulated split's job is unchanged
+        todo = [(spec, split, start, stop, *extra) for k, start, stop in shards
+                if not finished(k, start, stop)]
         index_of = {start: k for k, start, _ in shards}
-        done = n - sum(stop - start for _, _, start, stop in todo)
+        done = n - sum(job[3] - job[2] for job in todo)
         with tqdm(
             total=n,
             initial=done,
@@ -355,6 +364,8 @@ def build_split(
                 name: {"shape": list(shape), "dtype": np.dtype(dtype).str}
                 for name, (shape, dtype) in target_specs.items()
             },
+            sources={key: digest for key, (_, digest) in sources.items()},
+            split_sha256=split_spec.definition_sha256() if split_spec.real else None,
             files=files,
             content_sha256=content,
             versions=_versions(),
@@ -373,6 +384,23 @@ def build_split(
         else:
             os.rename(partial, final)
     return final
+
+
+def fetch_sources(
+    task: TaskSpec, split: str, *, home: str | os.PathLike[str] | None = None, progress: bool = True
+) -> dict[str, tuple[Path, str]]:
+    """Verified local copies of a real split's source files: ``{key: (path, sha256)}`` (empty
+    for a simulated split). Raises :class:`galbench.data.download.ChecksumError` naming the file
+    when a copy differs from the sha256 galbench knows, and ``DownloadError`` saying what to
+    fetch from where when no copy can be had (offline without ``$GALBENCH_MIRROR``)."""
+    from galbench.data.download import fetch, remote_file, verify_file
+
+    out = {}
+    for key in task.split(split).sources:
+        path = fetch(key, home=home, progress=progress)
+        entry = remote_file(key)
+        out[key] = (path, entry.sha256 if entry.sha256 is not None else verify_file(key, path))
+    return out
 
 
 def _merge_parts(part_paths: list[Path]) -> dict[str, np.ndarray]:

@@ -52,6 +52,11 @@ class Manifest:
     #: Array-valued truth per object, ``{name: {"shape": [...], "dtype": "<f4"}}``, stored in
     #: ``targets/<name>/`` shards (empty for tasks whose truth is all in the catalog).
     target_arrays: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: A real split's source files, ``{remote_files.toml key: sha256}`` (empty when simulated).
+    sources: dict[str, str] = field(default_factory=dict)
+    #: A real split's definition hash (:meth:`galbench.tasks.SplitSpec.definition_sha256`: its
+    #: id list, sources, recipe and parameters), as real splits live outside the task file.
+    split_sha256: str | None = None
     schema: str = SCHEMA
 
     @property
@@ -80,6 +85,9 @@ class Manifest:
         data = asdict(self)
         if not data["target_arrays"]:
             del data["target_arrays"]  # manifests of splits without target arrays keep their bytes
+        for key in ("sources", "split_sha256"):  # likewise for simulated splits
+            if not data[key]:
+                del data[key]
         data["files"] = {k: _drop_none(asdict(v)) for k, v in sorted(self.files.items())}
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 

@@ -88,16 +88,64 @@ class Recipe:
     def render(self, seed: np.random.SeedSequence) -> RenderedObject:  # pragma: no cover
         raise NotImplementedError
 
+    def render_index(self, seed: np.random.SeedSequence, index: int) -> RenderedObject:
+        """Object ``index`` of the split from its seed. Simulated objects depend on the seed
+        alone; a real recipe also reads which source object(s) ``index`` is."""
+        return self.render(seed)
+
+
+class RealRecipe(Recipe):
+    """A recipe that cuts objects from public files (a real split, DESIGN.md contract 2).
+
+    ``sources`` maps each key of the split's ``sources`` to a verified local copy (fetched by
+    the split builder through :func:`galbench.data.download.fetch`, whose sha256 check is what
+    detects a changed source file). ``self.spec`` is the split's :class:`SplitSpec`: its ``ids``
+    and ``params``. Objects still take every random choice from their seed.
+    """
+
+    def __init__(self, task: TaskSpec, split: str | None = None,
+                 sources: Mapping[str, Any] | None = None) -> None:
+        super().__init__(task, split)
+        from galbench.errors import TaskSpecError
+
+        if split is None or split not in task.splits or not task.split(split).real:
+            raise TaskSpecError(
+                f"{task.id}: recipe {type(self).__name__} builds real splits only (splits with "
+                f"sources), not {split!r}"
+            )
+        self.spec = task.split(split)
+        self.params = self.spec.params
+        self.where = f"{task.id} split {split}"
+        self.sources = dict(sources or {})
+        missing = [k for k in self.spec.sources if k not in self.sources]
+        if missing:
+            raise TaskSpecError(f"{self.where}: no local copy of source file(s) {missing}")
+
+    def render(self, seed: np.random.SeedSequence) -> RenderedObject:
+        raise TypeError(f"{type(self).__name__} renders by index (render_index)")
+
 
 RECIPES: Registry[type[Recipe]] = Registry("simulation recipe")
 
 
-def get_recipe(task: TaskSpec, split: str | None = None) -> Recipe:
-    return RECIPES.get(task.simulation.recipe)(task, split)
+def recipe_name(task: TaskSpec, split: str | None = None) -> str:
+    """The recipe of a split: its own (real splits), else the task's."""
+    spec = task.splits.get(split) if split is not None else None
+    return (spec.recipe if spec is not None and spec.recipe else None) or task.simulation.recipe
+
+
+def get_recipe(task: TaskSpec, split: str | None = None,
+               sources: Mapping[str, Any] | None = None) -> Recipe:
+    """The recipe that builds ``split`` of ``task``; ``sources`` (key -> local path) for a real
+    split's recipe."""
+    cls = RECIPES.get(recipe_name(task, split))
+    if issubclass(cls, RealRecipe):
+        return cls(task, split, sources)
+    return cls(task, split)
 
 
 def render_object(recipe: Recipe, split_seed: int, index: int) -> RenderedObject:
-    return recipe.render(object_seed(split_seed, index))
+    return recipe.render_index(object_seed(split_seed, index), index)
 
 
 def uniform_range(params: Mapping[str, Any], key: str, where: str) -> tuple[float, float]:
