@@ -18,28 +18,42 @@ the file's 8-bit values 0-255 cast to float32, **not rescaled**: they are displa
 composite, not calibrated fluxes. The channels are the file's three colour planes in order; the
 file does not say which band went to which plane (the usual composite puts the reddest band in
 the first).
+
+:class:`Galaxy10Recipe` (recipe ``"galaxy10"``) cuts the real splits of ``galaxy10@1``
+(``tasks/galaxy10.toml``) from the two files: rows taken in a committed order
+(``tasks/galaxy10/*_rows.txt``, pinned by sha256), classes mapped onto the six classes both
+files share, SDSS stamps centre-cropped and DECaLS stamps 4x4 block-averaged to ``[3, 64, 64]``.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from galbench.errors import GalbenchError, UnknownNameError
+from galbench.sim.recipes import RECIPES, RealRecipe, RenderedObject
 
 __all__ = [
     "GALAXY10",
+    "GALAXY10_RECIPE",
     "Galaxy10",
     "Galaxy10FormatError",
     "Galaxy10Images",
     "Galaxy10Layout",
+    "Galaxy10Recipe",
+    "block_mean",
+    "centre_crop",
+    "class_lookup",
     "load_galaxy10",
+    "read_row_order",
+    "split_rows",
+    "stratified_order",
 ]
 
 
@@ -407,3 +421,287 @@ def load_galaxy10(which: str, path: str | os.PathLike[str] | None = None, *,
         catalog=catalog,
         bands=layout.bands,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# galaxy10@1: the real splits cut from the two files (tasks/galaxy10.toml)
+
+#: The task-level recipe name (``[simulation] recipe``).
+GALAXY10_RECIPE = "galaxy10"
+#: How a stamp of the file becomes the task's ``[3, H, W]`` image (``simulation.params.images``).
+IMAGE_STEPS = ("centre_crop", "block_mean")
+_SPLIT_PARAMS = {"order", "order_sha256", "skip", "stratify"}
+
+
+def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
+    """The central ``size x size`` pixels of ``[C, S, S]``: rows and columns ``(S - size) // 2``
+    on, so the file's central pixel ``S // 2`` lands on ``size // 2`` (69 -> 64: pixels 2..65)."""
+    s = image.shape[-1]
+    if size > s:
+        raise ValueError(f"cannot crop a {s}x{s} image to {size}x{size}")
+    start = (s - size) // 2
+    return image[..., start:start + size, start:start + size]
+
+
+def block_mean(image: np.ndarray, size: int) -> np.ndarray:
+    """``[C, S, S]`` -> ``[C, size, size]``: the mean of each ``f x f`` block, ``f = S / size``
+    (which must be whole). Computed in float64, so for 8-bit values it is exact in float32."""
+    c, s = image.shape[0], image.shape[-1]
+    if s % size:
+        raise ValueError(f"a {s}x{s} image has no whole {size}x{size} grid of blocks")
+    f = s // size
+    blocks = np.asarray(image, dtype=np.float64).reshape(c, size, f, size, f)
+    return blocks.mean(axis=(2, 4))
+
+
+def read_row_order(path: str | os.PathLike[str], sha256: str | None = None) -> np.ndarray:
+    """A committed row-order file (``tasks/galaxy10/*_rows.txt``): ``#`` comment lines, then one
+    0-based row index per line. With ``sha256`` the file's bytes must hash to it."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise GalbenchError(f"{path}: cannot read the Galaxy10 row order: {exc}") from None
+    if sha256 is not None:
+        import hashlib
+
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != sha256:
+            raise GalbenchError(
+                f"{path}: the row order file has sha256 {digest}, but the task pins {sha256}; "
+                "the split would not be the published one (a changed order is a new task version)"
+            )
+    rows = []
+    for number, line in enumerate(data.decode("ascii").splitlines(), start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        if not text.isdigit():
+            raise GalbenchError(f"{path}, line {number}: expected a row index, got {text!r}")
+        rows.append(int(text))
+    return np.asarray(rows, dtype=np.int64)
+
+
+def stratified_order(labels: np.ndarray) -> np.ndarray:
+    """Positions ``0..n-1`` reordered so that every prefix is class-stratified.
+
+    The j-th member (j = 0, 1, ..., in position order) of a class with ``n_c`` members gets the
+    key ``j / n_c`` (an exact fraction); positions are sorted by ``(key, position)``. The first
+    objects are one of each class; a prefix of ``k`` holds each class ``k n_c / n`` give or take
+    fewer objects than there are classes.
+    """
+    from fractions import Fraction
+
+    labels = np.asarray(labels)
+    counts: dict[int, int] = {}
+    for label in labels.tolist():
+        counts[label] = counts.get(label, 0) + 1
+    seen: dict[int, int] = {}
+    keys = []
+    for position, label in enumerate(labels.tolist()):
+        j = seen.get(label, 0)
+        seen[label] = j + 1
+        keys.append((Fraction(j, counts[label]), position))
+    return np.asarray([position for _, position in sorted(keys)], dtype=np.int64)
+
+
+def class_lookup(task: Any, which: str) -> np.ndarray:
+    """``[10]`` int64: the task class (index into ``simulation.params.classes``) of each Galaxy10
+    class of file ``which``, -1 for a dropped class (``simulation.params.class_map.<which>``)."""
+    layout = _layout(which)
+    params = task.simulation.params
+    where = f"{task.id}: simulation.params.class_map.{layout.which}"
+    classes = list(params.get("classes", ()))
+    table = params.get("class_map", {}).get(layout.which)
+    if not isinstance(table, Mapping) or not table:
+        raise GalbenchError(f"{where}: missing; expected {{task class = [Galaxy10 classes]}}")
+    lookup = np.full(len(layout.class_names), -1, dtype=np.int64)
+    for name, members in table.items():
+        if name not in classes:
+            raise GalbenchError(f"{where}: {name!r} is not one of the task's classes {classes}")
+        for k in members:
+            if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < len(lookup):
+                raise GalbenchError(f"{where}.{name}: {k!r} is not a Galaxy10 class 0-9")
+            if lookup[k] >= 0:
+                raise GalbenchError(f"{where}: Galaxy10 class {k} ({layout.class_names[k]}) is "
+                                    f"mapped twice")
+            lookup[k] = classes.index(name)
+    return lookup
+
+
+def split_rows(order: np.ndarray, mapped: np.ndarray, skip: int, n: int, *,
+               stratify: bool = False, where: str = "split") -> np.ndarray:
+    """The file rows of a split, in split order: the rows of ``order`` whose mapped class
+    ``mapped[row]`` is not -1, from the ``skip``-th such row on, ``n`` of them; with
+    ``stratify`` reordered by :func:`stratified_order` of their classes."""
+    kept = order[mapped[order] >= 0]
+    if skip < 0 or skip + n > len(kept):
+        raise GalbenchError(
+            f"{where}: needs mapped rows {skip}..{skip + n - 1} of the row order, but the file "
+            f"has {len(kept)} rows of the task's classes"
+        )
+    rows = kept[skip:skip + n]
+    if stratify:
+        rows = rows[stratified_order(mapped[rows])]
+    return rows
+
+
+def _task_dir(task: Any) -> Path:
+    """Where a task's companion files live: its file's folder, else the shipped task folder."""
+    source = Path(task.source) if task.source else None
+    if source is not None and source.is_file():
+        return source.parent
+    from galbench.tasks import builtin_task_dir
+
+    return builtin_task_dir()
+
+
+@RECIPES.register(GALAXY10_RECIPE)
+class Galaxy10Recipe(RealRecipe):
+    """galaxy10@1's recipe: object ``i`` of a split is row ``rows[i]`` of one Galaxy10 file.
+
+    The split names one source (a Galaxy10 file key of ``remote_files.toml``; which file it is
+    picks the class map and the image step); its ``params``: ``order`` (a row-order file, relative
+    to the task file's folder), ``order_sha256``, ``skip`` and optional ``stratify`` (see
+    :func:`split_rows`). Images are ``[3, H, W]`` float32, 0-255; nothing is random, the seed is
+    unused.
+
+    Catalog: ``label`` (task class), ``source_row`` (row in the file), ``source_class`` (the
+    file's Galaxy10 class), ``redshift``, ``ra``, ``dec`` (deg) and ``pixel_scale_arcsec`` (the
+    file's pxscale times the block size) where the file has them, else NaN (SDSS), and
+    ``mean_pixel`` (mean of the output stamp, 0-255).
+    """
+
+    columns: ClassVar[Mapping[str, str]] = {
+        "label": "int64",
+        "source_row": "int64",
+        "source_class": "int64",
+        "redshift": "float64",
+        "ra": "float64",
+        "dec": "float64",
+        "pixel_scale_arcsec": "float64",
+        "mean_pixel": "float64",
+    }
+    #: Read-ahead window (objects) and HDF5 read size (rows); caching only, never the output.
+    READ_AHEAD_MIN: ClassVar[int] = 16
+    READ_AHEAD_MAX: ClassVar[int] = 1024
+    ROWS_PER_READ: ClassVar[int] = 64
+
+    def __init__(self, task: Any, split: str | None = None,
+                 sources: Mapping[str, Any] | None = None) -> None:
+        super().__init__(task, split, sources)
+        keys = {layout.key: layout for layout in GALAXY10.values()}
+        if len(self.spec.sources) != 1 or self.spec.sources[0] not in keys:
+            raise GalbenchError(f"{self.where}: sources must be one Galaxy10 file, one of "
+                                f"{sorted(keys)}; got {list(self.spec.sources)}")
+        key = self.spec.sources[0]
+        self.layout = keys[key]
+        params = dict(self.params)
+        unknown = set(params) - _SPLIT_PARAMS
+        missing = {"order", "order_sha256", "skip"} - set(params)
+        if unknown or missing:
+            raise GalbenchError(f"{self.where}: params {sorted(params)}; expected order, "
+                                f"order_sha256, skip and optionally stratify")
+        channels, height, width = task.image_shape
+        if channels != 3 or height != width:
+            raise GalbenchError(f"{self.where}: image shape {list(task.image_shape)}; Galaxy10 "
+                                "stamps are [3, H, H]")
+        self.size = height
+        step = task.simulation.params.get("images", {}).get(self.layout.which)
+        if step not in IMAGE_STEPS:
+            raise GalbenchError(f"{task.id}: simulation.params.images.{self.layout.which} is "
+                                f"{step!r}; expected one of {IMAGE_STEPS}")
+        self.step = step
+        s = self.layout.image_size
+        if (step == "centre_crop" and s < self.size) or (step == "block_mean" and s % self.size):
+            raise GalbenchError(f"{task.id}: {step} cannot make {self.size}x{self.size} stamps "
+                                f"from {self.layout.title}'s {s}x{s}")
+        self.block = s // self.size if step == "block_mean" else 1
+        self.class_lookup = class_lookup(task, self.layout.which)
+
+        self.data = load_galaxy10(self.layout.which, self.sources[key])
+        order_file = str(params["order"])
+        parts = order_file.split("/")
+        if order_file.startswith("/") or any(part in ("", ".", "..") for part in parts):
+            raise GalbenchError(f"{self.where}: params.order {order_file!r} must be a path "
+                                "relative to the task file's folder, e.g. 'galaxy10/sdss_rows.txt'")
+        skip, stratify = params["skip"], params.get("stratify", False)
+        if isinstance(skip, bool) or not isinstance(skip, int) or not isinstance(stratify, bool):
+            raise GalbenchError(f"{self.where}: params.skip must be a whole number and "
+                                f"params.stratify true or false, got {skip!r} and {stratify!r}")
+        order_path = _task_dir(task).joinpath(*parts)
+        order = read_row_order(order_path, params["order_sha256"])
+        n_rows = len(self.data)
+        if len(order) != n_rows or not np.array_equal(np.sort(order), np.arange(n_rows)):
+            raise GalbenchError(
+                f"{order_path}: not a permutation of the {n_rows} rows of "
+                f"{self.sources[key]} ({self.layout.title}, {len(order)} rows listed)"
+            )
+        self.mapped = self.class_lookup[self.data.labels]
+        self.rows = split_rows(order, self.mapped, skip, self.spec.n, stratify=stratify,
+                               where=self.where)
+        catalog = self.data.catalog
+        self._extra = {
+            col: catalog[col].to_numpy(np.float64) if col in catalog else None
+            for col in ("redshift", "ra", "dec", "pxscale")
+        }
+        self._stamps: dict[int, np.ndarray] = {}
+        self._window = 0
+        self._window_end = -1
+
+    def stamp(self, raw: np.ndarray) -> np.ndarray:
+        """The task's ``[3, H, W]`` float32 stamp of a file image ``[3, S, S]``."""
+        if self.step == "centre_crop":
+            out = centre_crop(raw, self.size)
+        else:
+            out = block_mean(raw, self.size)
+        return np.ascontiguousarray(out, dtype=np.float32)
+
+    def image(self, row: int) -> np.ndarray:
+        """The task's ``[3, H, W]`` float32 stamp of file row ``row``."""
+        return self.stamp(self.data.images[int(row)])
+
+    def _read_ahead(self, index: int) -> None:
+        """Cache the stamps of objects ``index, index + 1, ...``: a window that doubles while the
+        split is read in order (up to :attr:`READ_AHEAD_MAX`), read in row order
+        :attr:`ROWS_PER_READ` rows at a time. The published files are gzip-compressed HDF5; if
+        their chunks span many rows (h5py's default chunking would give DECaLS (555, 16, 16, 1)
+        chunks), reading objects one by one in split order would decompress a chunk per image."""
+        if index == self._window_end:
+            self._window = min(2 * self._window, self.READ_AHEAD_MAX)
+        else:
+            self._window = self.READ_AHEAD_MIN
+        stop = min(index + self._window, len(self.rows))
+        rows = self.rows[index:stop]
+        by_row = np.argsort(rows, kind="stable")
+        self._stamps = {}
+        for k in range(0, len(by_row), self.ROWS_PER_READ):
+            pick = by_row[k:k + self.ROWS_PER_READ]
+            for j, raw in zip(pick.tolist(), self.data.images[rows[pick]]):
+                self._stamps[index + j] = self.stamp(raw)
+        self._window_end = stop
+
+    def render_index(self, seed: np.random.SeedSequence, index: int) -> RenderedObject:
+        if not 0 <= index < len(self.rows):
+            raise IndexError(f"{self.where}: object {index} is outside the split's "
+                             f"{len(self.rows)} objects")
+        row = int(self.rows[index])
+        if index not in self._stamps:
+            self._read_ahead(index)
+        image = self._stamps[index]
+
+        def column(name: str) -> float:
+            values = self._extra[name]
+            return float("nan") if values is None else float(values[row])
+
+        truth = {
+            "label": int(self.mapped[row]),
+            "source_row": row,
+            "source_class": int(self.data.labels[row]),
+            "redshift": column("redshift"),
+            "ra": column("ra"),
+            "dec": column("dec"),
+            "pixel_scale_arcsec": column("pxscale") * self.block,
+            "mean_pixel": float(image.mean(dtype=np.float64)),
+        }
+        return RenderedObject(image=image, truth=truth)
