@@ -41,6 +41,7 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
+    from galbench.errors import UnknownNameError
     from galbench.sim.instruments import get_instrument
     from galbench.tasks import get_task
 
@@ -50,13 +51,25 @@ def _cmd_info(args: argparse.Namespace) -> int:
     console.print(spec.description)
     console.print(f"task file: {spec.source} (sha256 {spec.sha256[:16]}…)")
     for name in spec.instruments:
-        inst = get_instrument(name)
+        try:
+            inst = get_instrument(name)
+        except UnknownNameError:
+            # Real-data tasks (rings@1, galaxy10@1) name their survey but simulate nothing.
+            console.print(f"instrument {name}: real survey images (no simulated PSF or noise)")
+            continue
         console.print(
             f"instrument {inst.name}: {inst.description}; {inst.pixel_scale_arcsec}\"/px, "
             f"PSF FWHM {inst.psf_fwhm_arcsec:.3f}\", zero point {inst.zero_point_ab} AB "
             f"(1 e-/s), 5σ depth {inst.noise.depth_mag} AB, sky σ {inst.sky_sigma:.4g} e-/s/px, "
             f"noise correlation {inst.noise.correlation}"
         )
+    for split in spec.splits.values():
+        if split.real:
+            console.print(
+                f"real split [bold]{split.name}[/bold] ({split.n:,} objects, recipe "
+                f"{split.recipe or spec.simulation.recipe}, {len(split.sources)} source files, "
+                f"definition sha256 {split.definition_sha256()[:16]}…): {split.description}"
+            )
     if spec.targets:
         targets = Table(title="targets")
         for col in ("name", "unit", "scale", "outlier", "description"):

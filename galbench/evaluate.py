@@ -167,6 +167,15 @@ def leaderboard_receipt_path(root: str | os.PathLike[str], name: str, task_id: s
     return Path(root) / task_id / split / f"{name}.json"
 
 
+def companion_real_splits(spec) -> tuple[str, ...]:
+    """The real splits scored beside a simulated test split (deblending@1 ``real_cosmos``):
+    none for a task whose test split is itself real (rings@1, galaxy10@1, where the other real
+    splits are training data)."""
+    if spec.split("test").real:
+        return ()
+    return tuple(name for name, s in spec.splits.items() if s.real)
+
+
 def score_submission(
     submission_dir: str | os.PathLike[str],
     *,
@@ -178,8 +187,8 @@ def score_submission(
     progress: bool = True,
     limits: SandboxLimits | None = None,
 ) -> list[tuple[dict[str, Any], Path]]:
-    """Score every task a submission enters, on each of ``splits`` (default: ``test`` and the
-    task's real splits, so the leaderboard shows sim and real side by side; a task without one
+    """Score every task a submission enters, on each of ``splits`` (default: ``test`` and, on a
+    simulated task, its real splits, so the leaderboard shows sim and real side by side; a task without one
     of the named splits skips it) and (for code entries on simulated tasks, when
     ``$GALBENCH_CHALLENGE_SEED`` is set or ``challenge=True``) on the hidden challenge split,
     writing receipts where the leaderboard reads them. A failure of one run is recorded in its
@@ -192,8 +201,7 @@ def score_submission(
     results = []
     for task_id, entry in submission.tasks.items():
         spec = get_task(task_id)
-        wanted = splits if splits is not None else (
-            "test", *(name for name, s in spec.splits.items() if s.real and name != "test"))
+        wanted = splits if splits is not None else ("test", *companion_real_splits(spec))
         runs = [s for s in wanted if s in spec.splits and (s in entry.predictions or entry.entry_point)]
         if challenge and entry.entry_point and not spec.split("test").real:
             runs.append(CHALLENGE)

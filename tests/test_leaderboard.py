@@ -752,3 +752,30 @@ def test_label_budgets_rank_one_budget_and_draw_the_learning_curve(tmp_path):
     assert b'id="transfer-1-learning-curve"' in out["index.html"]
     csv = out["leaderboard.csv"].decode()
     assert "label budget 10" in csv
+
+
+def test_real_split_beside_the_simulated_one_with_the_gap(tmp_path):
+    """A real split (morphometry@1 real_cosmos) gets its own column in the main table, marked
+    with the targets it averages when they differ from the simulated split's, and a sim-to-real
+    table of the metrics that mean the same on both (here the per-target scatter and bias of
+    mag), real minus simulated."""
+    root = tmp_path / "real"
+    sim = {"bias/mag": 0.01}
+    real = {"bias/mag": -0.2, "scatter/mag": 0.7, "scatter/log10_r_half": 0.3}
+    place(root, make_receipt("a", 0.10, samples_around(0.10, 0.002, 1), secondary=sim))
+    place(root, make_receipt("b", 0.20, samples_around(0.20, 0.002, 2), secondary=sim))
+    place(root, make_receipt("a", 0.15, samples_around(0.15, 0.002, 3), split="real_cosmos", secondary=real))
+    readme = build_leaderboard(root)["README.md"].decode()
+    header = table_rows(readme, "Rank (tier) on test")[0]
+    assert f"{MAIN} ↓ · real_cosmos (over log10_r_half, mag)" in header
+    assert "Sim to real: `test` (simulated) against `real_cosmos` (real data)" in readme
+    rows = table_rows(readme, "Entry")
+    gap = next(r for r in rows if r[0] == "a" and "→" in r[1])
+    assert gap[1] == "0.5000 → 0.7000 (+0.2)"  # scatter/mag
+    assert gap[2] == "0.01000 → -0.2000 (-0.21)"  # bias/mag
+    assert not any(r[0] == "b" and "→" in "".join(r) for r in rows)  # b has no real receipt
+
+
+def test_no_sim_to_real_table_without_real_receipts(tmp_path):
+    readme = build_leaderboard(example_board(tmp_path / "plain"))["README.md"].decode()
+    assert "Sim to real" not in readme

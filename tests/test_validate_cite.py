@@ -76,8 +76,9 @@ def test_cite_prints_task_version_hashes_and_bibtex(capsys):
     text = citation_text("morphometry")
     assert f"sha256 {TASK.sha256}" in text
     hashes = published_split_hashes(TASK)
-    assert set(hashes) == {"train", "val", "test"}
+    assert set(hashes) == {"train", "val", "test", "real_cosmos"}
     assert f"test: n=10000, seed={TASK.split('test').seed}, content sha256 {hashes['test']}" in text
+    assert f"real_cosmos: n=100, seed={TASK.split('real_cosmos').seed}, content sha256 {hashes['real_cosmos']}" in text
     assert "@article{Tuccillo2018" in text and "@software{galbench" in text
     assert main(["cite", "morphometry@1"]) == 0
     assert capsys.readouterr().out == text

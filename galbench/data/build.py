@@ -89,8 +89,10 @@ def render_shard(
                 array[row] = obj.arrays[name]
             for name in recipe.columns:
                 columns[name].append(obj.truth[name])
-    dtypes = {"object_id": "int64", **recipe.columns}
-    return images, {k: np.asarray(v, dtype=dtypes[k]) for k, v in columns.items()}, targets
+    dtypes = {"object_id": "int64", **recipe.columns}  # "str": text columns (source ids)
+    return images, {
+        k: np.asarray(v, dtype=object if dtypes[k] == "str" else dtypes[k]) for k, v in columns.items()
+    }, targets
 
 
 def _map_jobs(
@@ -154,6 +156,14 @@ def content_hash(
     for path in image_files:
         _hash_rows(h, np.load(path, mmap_mode="r"), IMAGE_DTYPE)
     for name, values in catalog.items():
+        if values.dtype.kind in "OUS":
+            # Text (a real split's source ids): the UTF-8 bytes of each value with its length,
+            # never the object array's memory, which holds pointers.
+            h.update(f"{name}:str\n".encode())
+            for value in values:
+                data = str(value).encode("utf-8")
+                h.update(len(data).to_bytes(8, "little") + data)
+            continue
         h.update(f"{name}:{values.dtype.str}\n".encode())
         h.update(np.ascontiguousarray(values).data)
     for name, paths in sorted((target_files or {}).items()):
@@ -359,7 +369,7 @@ def build_split(
             image_shape=spec.image_shape,
             image_dtype=IMAGE_DTYPE.str,
             image_units=spec.image_units,
-            catalog_columns={k: v.dtype.str for k, v in catalog.items()},
+            catalog_columns={k: "str" if v.dtype.kind in "OUS" else v.dtype.str for k, v in catalog.items()},
             target_arrays={
                 name: {"shape": list(shape), "dtype": np.dtype(dtype).str}
                 for name, (shape, dtype) in target_specs.items()

@@ -24,7 +24,12 @@ def export_fits(split: Split, out_dir: str | os.PathLike[str]) -> list[Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     task = split.task
-    inst = get_instrument(task.simulation.instrument)
+    from galbench.errors import UnknownNameError
+
+    try:
+        inst = get_instrument(task.simulation.instrument)
+    except UnknownNameError:  # a real-data task (rings@1): survey images, no simulated instrument
+        inst = None
     stem = f"{task.name}-v{task.version}_{split.name}" + (f"-first{split.n}" if split.partial else "")
 
     header = fits.Header()
@@ -33,13 +38,18 @@ def export_fits(split: Split, out_dir: str | os.PathLike[str]) -> list[Path]:
     header["NOBJ"] = (split.n, "number of objects (axis 4)")
     header["SEED"] = (split.manifest.seed, "split seed")
     header["CONTENT"] = split.manifest.content_sha256  # sha256 of the split data (no room for a comment)
-    header["BUNIT"] = ("electron/s", task.image_units)
-    header["PIXSCALE"] = (inst.pixel_scale_arcsec, "arcsec / pixel")
-    header["INSTRUME"] = (inst.name, inst.description[:40])
-    header["FILTER"] = (inst.band, "band")
-    header["MAGZP"] = (inst.zero_point_ab, "AB magnitude of 1 e-/s")
-    header["PSFFWHM"] = (round(inst.psf_fwhm_arcsec, 4), "PSF FWHM on these pixels, arcsec")
-    header["SKYSIG"] = (float(f"{inst.sky_sigma:.6g}"), "sky noise per pixel, e-/s")
+    header["REALDATA"] = (task.split(split.name).real, "cut from public survey data")
+    if inst is None:
+        header["BUNIT"] = ("", task.image_units[:68])
+        header["INSTRUME"] = (task.simulation.instrument, "real survey images")
+    else:
+        header["BUNIT"] = ("electron/s", task.image_units)
+        header["PIXSCALE"] = (inst.pixel_scale_arcsec, "arcsec / pixel")
+        header["INSTRUME"] = (inst.name, inst.description[:40])
+        header["FILTER"] = (inst.band, "band")
+        header["MAGZP"] = (inst.zero_point_ab, "AB magnitude of 1 e-/s")
+        header["PSFFWHM"] = (round(inst.psf_fwhm_arcsec, 4), "PSF FWHM on these pixels, arcsec")
+        header["SKYSIG"] = (float(f"{inst.sky_sigma:.6g}"), "sky noise per pixel, e-/s")
     images_path = out / f"{stem}_images.fits"
     cube = np.asarray(split.images, dtype=">f4")
     fits.HDUList([fits.PrimaryHDU(data=cube, header=header)]).writeto(images_path, overwrite=True)

@@ -111,9 +111,23 @@ class Split:
     def object_ids(self) -> np.ndarray:
         return self.catalog["object_id"].to_numpy()
 
+    @property
+    def target_columns(self) -> tuple[str, ...]:
+        """The catalog columns :meth:`targets` returns: the task's targets, or on a real split
+        that has truth for only some of them, those plus the derived targets it is scored on
+        (morphometry@1 ``real_cosmos``: ``mag``, ``log10_r_half``)."""
+        if self.task.type != "regression" or all(
+            name in self.catalog.columns for name in self.task.target_names
+        ):
+            return tuple(self.task.target_names)
+        from galbench.scoring.regression import scored_targets
+
+        return tuple(t.name for t, _ in scored_targets(self.task, self.catalog))
+
     def targets(self) -> np.ndarray:
-        """Regression targets ``[n, P]`` float64, columns in the task's target order."""
-        return self.catalog[list(self.task.target_names)].to_numpy(dtype=np.float64)
+        """Regression targets ``[n, P]`` float64, columns in :attr:`target_columns` order (the
+        task's target order on simulated splits)."""
+        return self.catalog[list(self.target_columns)].to_numpy(dtype=np.float64)
 
     @property
     def target_array_names(self) -> tuple[str, ...]:

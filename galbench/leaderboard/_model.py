@@ -38,6 +38,9 @@ class TaskView:
     #: an entry's budget is its submission's ``labels``.
     label_budgets: tuple[int, ...] = ()
     ranked_label_budget: int | None = None
+    #: Real splits of a task whose ranking split is simulated (deblending@1 ``real_cosmos``):
+    #: the pages show each beside the simulated one, with the sim-to-real gap.
+    real_splits: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,10 @@ def task_view(task_id: str, records: Sequence[ReceiptRecord]) -> TaskView:
         mag_label=mag_label,
         label_budgets=tuple(int(b) for b in spec.extra.get("label_budgets", ())),
         ranked_label_budget=spec.extra.get("ranked_label_budget"),
+        real_splits=tuple(
+            name for name, s in spec.splits.items()
+            if s.real and RANKING_SPLIT in spec.splits and not spec.splits[RANKING_SPLIT].real
+        ),
     )
 
 

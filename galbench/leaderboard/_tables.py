@@ -108,6 +108,27 @@ _DETAIL_COLUMNS = (
 )
 
 
+def _split_parts(board: TaskBoard, split: str) -> set[str]:
+    parts: set[str] = set()
+    for name in board.rows:
+        record = board.record(split, name)
+        if record is not None:
+            parts |= _parts_of(record.receipt.get("metrics") or {})
+    return parts
+
+
+def _over(board: TaskBoard, split: str) -> str:
+    """`` (over mag, log10_r_half)`` for a split whose receipts report other parts (targets,
+    sources) than the ranking split's: its main metric then averages something else
+    (morphometry@1 ``real_cosmos`` scores only the targets real galaxies have truth for)."""
+    if split == board.ranking_split or board.ranking_split is None:
+        return ""
+    mine, ranked = _split_parts(board, split), _split_parts(board, board.ranking_split)
+    if not mine or mine == ranked:
+        return ""
+    return f" (over {', '.join(sorted(mine))})"
+
+
 def main_table(board: TaskBoard) -> Table:
     """Rank (tier) on the ranking split, entry, the main metric on each public split side by
     side, secondary metrics, parameters, throughput, label budget, where it was measured."""
@@ -118,7 +139,8 @@ def main_table(board: TaskBoard) -> Table:
         Column("Entry"),
     ]
     columns += [
-        Column(f"{metric} · {split}" + (" (95% interval)" if i == 0 else ""), numeric=True)
+        Column(f"{metric} · {split}" + (" (95% interval)" if i == 0 else "") + _over(board, split),
+               numeric=True)
         for i, split in enumerate(board.public_splits)
     ]
     columns += [Column(m, numeric=True) for m in board.secondary]
@@ -209,6 +231,54 @@ def learning_curve_table(board: TaskBoard) -> Table | None:
     return Table(f"{slug(view.id)}-learning-curve", tuple(columns), tuple(rows))
 
 
+def _parts_of(metrics: dict) -> set[str]:
+    return {k.split("/", 1)[1] for k in metrics if "/" in k}
+
+
+def _comparable_metrics(board: TaskBoard, split: str, names: list[str]) -> list[str]:
+    """Metrics that mean the same on the ranking split and on real split ``split`` for every
+    entry with both receipts: an aggregate (``psnr``, ``mean_normalized_scatter``) only when
+    both receipts report the same parts (sources, targets); else the per-target ``scatter`` and
+    ``bias`` of the targets both splits score (morphometry@1's real split scores only `mag` and
+    a derived size, so its mean over targets is not the simulated one's)."""
+    pairs = []
+    for name in names:
+        sim, real = board.record(RANKING_SPLIT, name), board.record(split, name)
+        if sim is not None and real is not None:
+            pairs.append((sim.receipt.get("metrics") or {}, real.receipt.get("metrics") or {}))
+    if not pairs:
+        return []
+    if all(_parts_of(a) == _parts_of(b) for a, b in pairs):
+        wanted = [board.view.main_metric, *board.secondary]
+    else:
+        shared = set.intersection(*(_parts_of(a) & _parts_of(b) for a, b in pairs))
+        wanted = [f"{family}/{part}" for part in sorted(shared) for family in ("scatter", "bias")]
+    return [m for m in wanted if all(F.is_number(a.get(m)) and F.is_number(b.get(m)) for a, b in pairs)]
+
+
+def sim_to_real_table(board: TaskBoard, split: str) -> Table | None:
+    """Entries scored on both the simulated ranking split and real split ``split``: each
+    comparable metric as ``sim → real (real − sim)``, the gap Tuccillo+18 asked about."""
+    names = [n for n in board.rows if board.record(split, n) is not None]
+    metrics = _comparable_metrics(board, split, names)
+    if not names or not metrics:
+        return None
+    columns = [Column("Entry")] + [
+        Column(f"{m}: {RANKING_SPLIT} → {split} (gap)", numeric=True) for m in metrics
+    ]
+    rows = []
+    for name in names:
+        sim = board.record(RANKING_SPLIT, name).receipt["metrics"]
+        real = board.record(split, name).receipt["metrics"]
+        cells = [_entry(board.record(split, name))]
+        for m in metrics:
+            gap = float(real[m]) - float(sim[m])
+            text = f"{F.fmt_value(sim[m])} → {F.fmt_value(real[m])} ({gap:+.3g})"
+            cells.append(_number(gap, text))
+        rows.append(tuple(cells))
+    return Table(f"{slug(board.view.id)}-{slug(split)}-gap", tuple(columns), tuple(rows))
+
+
 #: A caption as (text, is_code) pieces, so each page can mark the code pieces its own way.
 Caption = tuple[tuple[str, bool], ...]
 
@@ -224,6 +294,12 @@ def supplementary_tables(board: TaskBoard) -> list[tuple[Caption, Table]]:
         if breakdown is not None:
             caption = ((name, True), (" by part on ", False), (str(board.ranking_split), True))
             out.append((caption + ((" (95% interval):", False),), breakdown))
+    for split in board.view.real_splits:
+        gap = sim_to_real_table(board, split)
+        if gap is not None:
+            caption = (("Sim to real: ", False), (RANKING_SPLIT, True), (" (simulated) against ", False),
+                       (split, True), (" (real data); the gap is real minus simulated:", False))
+            out.append((caption, gap))
     curve = learning_curve_table(board)
     if curve is not None:
         caption = (("Learning curve: ", False), (metric, True), (" on ", False), (RANKING_SPLIT, True))

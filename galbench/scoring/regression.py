@@ -7,12 +7,16 @@ calibration.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
 from galbench.errors import PredictionError
 from galbench.metrics.regression import (
     bias,
+    bulge_disk_half_light_radius,
     coverage,
     gaussian_crps,
     outlier_fraction,
@@ -20,7 +24,7 @@ from galbench.metrics.regression import (
     sigma_nmad,
 )
 from galbench.scoring.base import Predictions, Scores, TaskScorer, align_catalog, assemble_scores
-from galbench.tasks import TaskSpec
+from galbench.tasks import TargetSpec, TaskSpec
 
 
 def expected_format(task: TaskSpec) -> str:
@@ -80,13 +84,62 @@ def validate(task: TaskSpec, predictions: Predictions, source: str) -> Predictio
     return Predictions(predictions.object_ids, values)
 
 
+def _log10_r_half(task: TaskSpec, mean: np.ndarray) -> np.ndarray:
+    """log10 of the circular half-light radius of each predicted bulge+disk model."""
+    column = {name: mean[:, j] for j, name in enumerate(task.target_names)}
+    return np.log10(bulge_disk_half_light_radius(
+        column["bulge_to_total"], column["n_bulge"], 10 ** column["log10_r_bulge"],
+        10 ** column["log10_r_disk"], column["q_bulge"], column["q_disk"],
+    ))  # fmt: skip
+
+
+#: Targets a real split scores when real data has no truth for the task's own (real galaxies
+#: have no true bulge+disk parameters): each is computed from the predicted columns and
+#: compared with the split's catalog column of the same name.
+DERIVED_TARGETS: dict[str, tuple[TargetSpec, tuple[str, ...], Callable[[TaskSpec, np.ndarray], np.ndarray]]] = {
+    "log10_r_half": (
+        TargetSpec(
+            name="log10_r_half", unit="log10 px",
+            description="log10 circular half-light radius of the bulge+disk model (each "
+                        "component circularised), pixels",
+            scale=1.3, outlier=0.195,
+        ),
+        ("bulge_to_total", "n_bulge", "log10_r_bulge", "log10_r_disk", "q_bulge", "q_disk"),
+        _log10_r_half,
+    ),
+}
+
+
+def scored_targets(task: TaskSpec, catalog: pd.DataFrame) -> list[tuple[TargetSpec, Any]]:
+    """The targets a split is scored on, each with its column index in the predictions or the
+    function deriving it: every task target on a simulated split; on a real split whose catalog
+    lacks some, those it has plus the derived targets it has truth for (DERIVED_TARGETS)."""
+    if all(name in catalog.columns for name in task.target_names):
+        return [(t, j) for j, t in enumerate(task.targets)]
+    out: list[tuple[TargetSpec, Any]] = [
+        (t, j) for j, t in enumerate(task.targets) if t.name in catalog.columns
+    ]
+    for name, (spec, needs, derive) in DERIVED_TARGETS.items():
+        if name in catalog.columns and all(n in task.target_names for n in needs):
+            out.append((spec, derive))
+    if not out:
+        raise PredictionError(
+            f"{task.id}: the split's catalog has truth for none of the targets "
+            f"{list(task.target_names)}"
+        )
+    return out
+
+
 def regression_statistics(
-    task: TaskSpec, r: np.ndarray, sigma: np.ndarray | None
+    task: TaskSpec, r: np.ndarray, sigma: np.ndarray | None,
+    targets: Sequence[TargetSpec] | None = None,
 ) -> dict[str, np.ndarray]:
     """Every regression metric from residuals ``r`` ``[..., n, P]`` (and ``sigma``), reduced over
-    ``n``: per-target values named ``family/target`` and the means over targets."""
-    scale = np.array([t.scale for t in task.targets])
-    threshold = np.array([t.outlier for t in task.targets])
+    ``n``: per-target values named ``family/target`` and the means over ``targets`` (default:
+    the task's)."""
+    targets = task.targets if targets is None else tuple(targets)
+    scale = np.array([t.scale for t in targets])
+    threshold = np.array([t.outlier for t in targets])
     per_target = {
         "bias": bias(r),
         "scatter": sigma_nmad(r),
@@ -106,27 +159,38 @@ def regression_statistics(
         out["mean_coverage68"] = per_target["coverage68"].mean(axis=-1)
         out["mean_normalized_crps"] = per_target["normalized_crps"].mean(axis=-1)
     for family, values in per_target.items():
-        for j, t in enumerate(task.targets):
+        for j, t in enumerate(targets):
             out[f"{family}/{t.name}"] = values[..., j]
     return out
 
 
 def score(task: TaskSpec, predictions: Predictions, catalog: pd.DataFrame) -> Scores:
     catalog = align_catalog(catalog, predictions.object_ids)
-    truth = catalog[list(task.target_names)].to_numpy(dtype=np.float64)
+    scored = scored_targets(task, catalog)
+    targets = [t for t, _ in scored]
     mean = predictions.values["mean"]
     sigma = predictions.values.get("std")
+    if any(callable(how) for _, how in scored):
+        # A derived target has no predicted sigma: calibration is scored on simulated splits.
+        sigma = None
+    else:
+        sigma = None if sigma is None else sigma[:, [how for _, how in scored]]
     r = np.stack(
-        [residuals(mean[:, j], truth[:, j], t.period) for j, t in enumerate(task.targets)], axis=1
+        [
+            residuals(how(task, mean) if callable(how) else mean[:, how],
+                      catalog[t.name].to_numpy(dtype=np.float64), t.period)
+            for t, how in scored
+        ],
+        axis=1,
     )
 
     def statistics(mask: np.ndarray | None) -> dict[str, np.ndarray]:
         if mask is None:
-            return regression_statistics(task, r, sigma)
-        return regression_statistics(task, r[mask], None if sigma is None else sigma[mask])
+            return regression_statistics(task, r, sigma, targets)
+        return regression_statistics(task, r[mask], None if sigma is None else sigma[mask], targets)
 
     def resampled(indices: np.ndarray) -> dict[str, np.ndarray]:
-        return regression_statistics(task, r[indices], None if sigma is None else sigma[indices])
+        return regression_statistics(task, r[indices], None if sigma is None else sigma[indices], targets)
 
     return assemble_scores(task, catalog, statistics, resampled, len(r))
 

@@ -159,6 +159,20 @@ def _take(
     return value
 
 
+def _public_splits(task_id: str) -> tuple[str, ...]:
+    """The splits prediction files may be given for: train/val/test, plus the task's other
+    public splits (transfer@1 ``target_train``, real splits such as ``real_cosmos``) when the
+    task is known here."""
+    from galbench.errors import GalbenchError
+    from galbench.tasks import get_task
+
+    try:
+        spec = get_task(task_id)
+    except (GalbenchError, KeyError):
+        return PUBLIC_SPLITS
+    return tuple(dict.fromkeys([*PUBLIC_SPLITS, *spec.splits]))
+
+
 def load_submission(root: str | Path) -> Submission:
     """Parse and check a submission folder; errors name the file, the field and the fix."""
     root = Path(root)
@@ -220,10 +234,11 @@ def load_submission(root: str | Path) -> Submission:
         for split, rel in entry.predictions.items():
             if split == "challenge":
                 raise _err(path, f"{where}.predictions", "the challenge split takes code only")
-            if split not in PUBLIC_SPLITS:
+            allowed = _public_splits(task_id)
+            if split not in allowed:
                 raise _err(
                     path, f"{where}.predictions.{split}",
-                    f"unknown split; prediction files are for {', '.join(PUBLIC_SPLITS)}",
+                    f"unknown split; prediction files are for {', '.join(allowed)}",
                 )
             file = (root / rel).resolve()
             if root.resolve() not in file.parents:

@@ -17,3 +17,7 @@ __all__ = [
     "get_recipe",
     "object_seed",
 ]
+
+from galbench.real import cosmos  # noqa: E402,F401  (register the real-data recipes)
+from galbench.real import gz_rings  # noqa: E402,F401  (registers the rings@1 recipe)
+from galbench.real import galaxy10  # noqa: E402,F401  (registers the galaxy10@1 recipe)
