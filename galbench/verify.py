@@ -49,6 +49,9 @@ class Verification:
     path: Path
     problems: list[str] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
+    #: Set when a real split had to be rebuilt and its public source files could not be had
+    #: (offline, no mirror): the receipt could not be checked, which is not a wrong receipt.
+    sources_unavailable: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -92,6 +95,10 @@ def verify_receipt(
     try:
         _verify(receipt, path, result, home, build, Path(repo_root) if repo_root else Path.cwd(), rerun_objects)
     except GalbenchError as exc:
+        from galbench.data.download import ChecksumError, DownloadError
+
+        if isinstance(exc, DownloadError) and not isinstance(exc, ChecksumError):
+            result.sources_unavailable = str(exc)
         result.problems.append(f"{path}: {exc}")
     return result
 

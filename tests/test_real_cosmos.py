@@ -292,3 +292,33 @@ def test_text_catalog_columns_hash_by_content_not_by_memory(tmp_path):
     b = content_hash([images], {"id_str": np.array([s + "" for s in ids], dtype=object)})
     c = content_hash([images], {"id_str": np.array(ids[::-1], dtype=object)})
     assert a == b != c
+
+
+def test_leaderboard_check_offline_lists_real_receipts_as_not_verified(tmp_path, monkeypatch):
+    """Without the source files (offline, no mirror) a real-split receipt cannot be rebuilt and
+    checked: it is listed as not verified (like a challenge receipt without the seed), fetched
+    once per split, and the check still passes; a changed source file would be a failure."""
+    from galbench.leaderboard import check_leaderboard, write_leaderboard
+
+    repo = Path(__file__).resolve().parents[1]
+    src = repo / "leaderboard" / "receipts" / "morphometry@1" / "real_cosmos"
+    if not src.is_dir():
+        pytest.skip("no committed real_cosmos receipts")
+    root = tmp_path / "leaderboard"
+    dst = root / "receipts" / "morphometry@1" / "real_cosmos"
+    shutil.copytree(src, dst)
+    write_leaderboard(root)
+    monkeypatch.delenv("GALBENCH_MIRROR", raising=False)
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.setenv(var, "http://127.0.0.1:9")
+    calls = []
+    import galbench.data.download as download
+
+    real_fetch = download.fetch
+    monkeypatch.setattr(download, "fetch", lambda *a, **k: (calls.append(a[0]), real_fetch(*a, **k))[1])
+    result = check_leaderboard(root, home=tmp_path / "home", repo_root=repo)
+    assert result.ok, result.report()
+    assert sorted(p for p, _ in result.not_verified) == sorted(
+        f"receipts/morphometry@1/real_cosmos/{p.name}" for p in dst.glob("*.json"))
+    assert all("GALBENCH_MIRROR" in why for _, why in result.not_verified)
+    assert len(calls) == 1  # one failed fetch for the split, not one per receipt

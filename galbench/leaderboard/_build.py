@@ -244,17 +244,15 @@ def check_leaderboard(
     return result
 
 
-def _sources_unavailable(exc: Exception) -> bool:
-    from galbench.data.download import ChecksumError, DownloadError
-
-    return isinstance(exc, DownloadError) and not isinstance(exc, ChecksumError)
-
-
 def _verify_receipts(root, records, result, home, repo_root) -> None:
     from galbench import verify as verify_module
     from galbench.challenge import SEED_VARIABLE
 
+    unavailable: dict[tuple[str, str], str] = {}  # real splits whose sources could not be had
     for record in records:
+        if (record.task, record.split) in unavailable:  # one failed fetch per split, not per receipt
+            result.not_verified.append((record.path, unavailable[(record.task, record.split)]))
+            continue
         if record.challenge and not os.environ.get(SEED_VARIABLE):
             result.not_verified.append(
                 (record.path, f"a {CHALLENGE} receipt; verifying it needs ${SEED_VARIABLE}")
@@ -265,16 +263,6 @@ def _verify_receipts(root, records, result, home, repo_root) -> None:
                 root / record.path, home=home, repo_root=repo_root
             )
         except Exception as exc:  # noqa: BLE001 - a crashing check is reported, not raised
-            if _sources_unavailable(exc):
-                # A real split rebuilt from public files that cannot be had here (offline, no
-                # mirror): not a failed check, like a challenge receipt without the seed. A
-                # source file that differs from its sha256 is a ChecksumError: reported below.
-                result.not_verified.append(
-                    (record.path, f"a real-split receipt whose source files are not available "
-                     f"here; set $GALBENCH_MIRROR to a mirror (e.g. ../shared/data) or go online "
-                     f"({type(exc).__name__}: {str(exc).splitlines()[0]})")
-                )
-                continue
             result.problems.append(
                 LeaderboardProblem(
                     "unverified",
@@ -283,7 +271,16 @@ def _verify_receipts(root, records, result, home, repo_root) -> None:
                 )
             )
             continue
-        if verification.ok:
+        if verification.sources_unavailable is not None:
+            # A real split rebuilt from public files that cannot be had here (offline, no
+            # mirror): not a failed check, like a challenge receipt without the seed. A source
+            # file that differs from its sha256 is a ChecksumError: a problem, reported below.
+            why = ("a real-split receipt whose source files are not available here; set "
+                   "$GALBENCH_MIRROR to a mirror (e.g. ../shared/data) or go online ("
+                   + verification.sources_unavailable.splitlines()[0] + ")")
+            unavailable[(record.task, record.split)] = why
+            result.not_verified.append((record.path, why))
+        elif verification.ok:
             result.verified.append(record.path)
         else:
             result.problems += [
