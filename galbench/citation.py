@@ -27,6 +27,11 @@ def citation_text(task: str | TaskSpec) -> str:
     for split in spec.splits.values():
         content = hashes.get(split.name, "not published yet")
         lines.append(f"%   {split.name}: n={split.n}, seed={split.seed}, content sha256 {content}")
+        if split.real:
+            lines.append(
+                f"%     real data: {len(split.sources)} public source file(s) pinned by sha256, "
+                f"split definition sha256 {split.definition_sha256()}"
+            )
     lines.append(
         "% Quote scores as e.g. '"
         f"{spec.id} test: <{spec.main_metric}>', with the galbench version of the receipt."

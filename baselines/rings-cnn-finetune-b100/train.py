@@ -6,10 +6,10 @@ For each label budget k: the morphology@1 network with a new 2-class classifier;
 last block, head convolution and classifier (galbench.train.set_trainable "last_k", k=1), the
 frozen BatchNorm layers kept in eval mode; AdamW (lr 3e-4, weight decay 1e-2) on batches of
 min(k, 32) of the first k train galaxies with D4 and +-2 px shift augmentation; every 10 steps
-the val log loss (8-fold D4 average, as model.py predicts) is measured and the best state kept;
+the val log loss (8-fold D4 average, as galbench.models.rings.FineTunedRingClassifier predicts) is measured and the best state kept;
 stop after 8 evaluations without improvement or 400 steps (early stopping on val; nothing tuned
 on test). flux_scale = 100: the value the val split chose for the linear probes at 100 and 200
-labels (../rings-cnn-transfer-b100). Writes model.py, config.json and float16 weights.pt into
+labels (../rings-cnn-transfer-b100). Writes config.json and float16 weights.pt into
 each ../rings-cnn-finetune-b<k>; the test accuracies printed are for the README only (the
 receipts of `galbench evaluate` are the official numbers).
 
@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -32,12 +30,11 @@ import torch.nn.functional as F
 from galbench import get_task, load_split
 from galbench.models import load_network
 from galbench.models.classifier import build_network
+from galbench.models.rings import d4_probabilities, prepare
 from galbench.train import Augment, EarlyStopping, freeze_batchnorm, set_trainable
 
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE.parent / "morphology-cnn"
-sys.path.insert(0, str(HERE))
-from model import d4_probabilities, prepare  # noqa: E402
 
 BUDGETS = (10, 50, 100, 200)
 FLUX_SCALE = 100.0
@@ -118,8 +115,6 @@ def main() -> None:
                   "best_val_loss": run["best_val_loss"], "seconds": round(seconds, 1)}
         folder = HERE.parent / f"rings-cnn-finetune-b{k}"
         folder.mkdir(exist_ok=True)
-        if folder != HERE:
-            shutil.copyfile(HERE / "model.py", folder / "model.py")
         torch.save({name: v.half() if v.is_floating_point() else v for name, v in network.state_dict().items()},
                    folder / "weights.pt")
         out = {**config, "tta": True, "source": {"entry": "morphology-cnn", "train": source_config["train"]},

@@ -2,11 +2,11 @@
 the simulation-trained morphology@1 CNN (../morphology-cnn) to real GZ DECaLS rings.
 
 The network stays frozen (a linear probe: with 10-200 labels, the honest small-label version of
-zoobot's ring fine-tuning example). Its features (model.py: channel mean, 2x2 binning, sky
+zoobot's ring fine-tuning example). Its features (galbench.models.rings: channel mean, 2x2 binning, sky
 subtraction, x flux_scale, asinh, 8-fold D4 average) are computed for every train, val and test
 galaxy; for each label budget k an L2 logistic regression on the first k train galaxies'
 standardised features is fitted for every (flux_scale, layer, C) of a small grid, and the one
-with the lowest val log loss is kept (nothing is tuned on test). Writes model.py, config.json
+with the lowest val log loss is kept (nothing is tuned on test). Writes config.json
 and weights.pt into each ../rings-cnn-transfer-b<k>; the test accuracies printed are for the
 README only (the receipts of `galbench evaluate` are the official numbers).
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -30,11 +29,10 @@ from sklearn.metrics import log_loss
 from galbench import get_task, load_split
 from galbench.models import load_network
 from galbench.models.classifier import build_network
+from galbench.models.rings import extract_features
 
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE.parent / "morphology-cnn"
-sys.path.insert(0, str(HERE))
-from model import extract_features  # noqa: E402
 
 BUDGETS = (10, 50, 100, 200)
 FLUX_SCALES = (10.0, 30.0, 100.0, 300.0)
@@ -98,8 +96,6 @@ def main() -> None:
         }
         folder = HERE.parent / f"rings-cnn-transfer-b{k}"
         folder.mkdir(exist_ok=True)
-        if folder != HERE:
-            shutil.copyfile(HERE / "model.py", folder / "model.py")
         shutil.copyfile(SOURCE / "weights.pt", folder / "weights.pt")
         config = {
             "task": "rings@1", "classes": list(task.simulation.params["classes"]),

@@ -1,9 +1,9 @@
 """Recipe for the classical rings@1 baselines rings-features-b{10,50,100,200}.
 
-For each label budget k: ring_features (model.py) of the first k train galaxies, standardised
+For each label budget k: galbench.features.ring_features of the first k train galaxies, standardised
 with their mean and scatter, and an L2 logistic regression (scikit-learn, lbfgs) whose inverse
 regularisation C is chosen from a grid by the log loss on the val split (70 galaxies; nothing
-is tuned on test). Writes model.py and config.json into each ../rings-features-b<k> folder; the
+is tuned on test). Writes config.json into each ../rings-features-b<k> folder; the
 test numbers printed here are for the README only (the receipts of `galbench evaluate` are the
 official ones and agree with them).
 
@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -24,10 +22,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 
 from galbench import get_task, load_split
+from galbench.features import ring_features
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from model import ring_features  # noqa: E402
 
 BUDGETS = (10, 50, 100, 200)
 C_GRID = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
@@ -80,11 +77,9 @@ def main() -> None:
         summary[k] = result
         folder = HERE.parent / f"rings-features-b{k}"
         folder.mkdir(exist_ok=True)
-        if folder != HERE:
-            shutil.copyfile(HERE / "model.py", folder / "model.py")
         config = {
             "task": "rings@1", "classes": list(task.simulation.params["classes"]),
-            "features": "model.ring_features (30 numbers)", "budget": k, "head": head,
+            "features": "galbench.features.ring_features (30 numbers)", "budget": k, "head": head,
             "train": {**{key: v for key, v in result.items() if key != "test_accuracy"},
                       "train_split_content_sha256": data["train"][2],
                       "val_split_content_sha256": data["val"][2],

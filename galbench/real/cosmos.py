@@ -43,6 +43,7 @@ import galsim
 import numpy as np
 
 from galbench.errors import TaskSpecError
+from galbench.sim.blends import finish_blend
 from galbench.sim.instruments import get_instrument
 from galbench.sim.recipes import RECIPES, RealRecipe, RenderedObject, galsim_deviate, uniform_range
 from galbench.tasks import TaskSpec
@@ -196,11 +197,6 @@ class CosmosBlendRecipe(_CosmosRecipe):
             self.draw(central, rotations[0], (dx, dy)),
             self.draw(companion, rotations[1], (dx + sep_px * math.cos(a), dy + sep_px * math.sin(a))),
         ])  # fmt: skip
-        noiseless = isolated.sum(axis=0)
-        # Bosch+18's blendedness assumes noiseless models; real stamps carry their HST noise, so
-        # it is computed on the positive part of each image (else it can fall below 0).
-        positive = np.clip(isolated, 0.0, None)
-        overlap = [float(1.0 - np.sum(iso**2) / np.sum(iso * positive.sum(axis=0))) for iso in positive]
         s = self.sample
         truth = {
             "mag": float(self.mag[central]),
@@ -216,17 +212,9 @@ class CosmosBlendRecipe(_CosmosRecipe):
             "rotation_companion": float(rotations[1]),
             "flux_radius_central": float(s.flux_radius_arcsec[central]),
             "flux_radius_companion": float(s.flux_radius_arcsec[companion]),
-            "blendedness_central": overlap[0],
-            "blendedness_companion": overlap[1],
-            "blendedness": max(overlap),
-            "snr": self.instrument.snr(noiseless),
         }
-        image = self.instrument.add_noise(noiseless, galsim_deviate(noise_seed))
-        return RenderedObject(
-            image=image.astype(np.float32)[None],
-            truth=truth,
-            arrays={"isolated": isolated.astype(np.float32)[:, None]},
-        )
+        # Bosch+18's blendedness assumes noiseless models; real stamps carry their HST noise.
+        return finish_blend(self.instrument, isolated, truth, noise_seed, positive_part=True)
 
 
 def intrinsic_half_light_radius_px(flux_radius_arcsec: np.ndarray | float, pixel_scale: float,

@@ -19,6 +19,7 @@ of the two.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import galsim
 import numpy as np
@@ -122,10 +123,6 @@ class TwoGalaxyBlendRecipe(Recipe):
             self.draw(central, flux, (dx, dy)),
             self.draw(companion, flux * ratio, (dx + sep_px * math.cos(a), dy + sep_px * math.sin(a))),
         ])  # fmt: skip
-        noiseless = isolated.sum(axis=0)
-        overlap = [
-            float(1.0 - np.sum(iso**2) / np.sum(iso * noiseless)) for iso in isolated
-        ]
         truth = {
             "mag": mag,
             "mag_companion": mag - 2.5 * math.log10(ratio),
@@ -136,14 +133,35 @@ class TwoGalaxyBlendRecipe(Recipe):
             "dy": dy,
             **{f"{key}_central": value for key, value in central.items()},
             **{f"{key}_companion": value for key, value in companion.items()},
-            "blendedness_central": overlap[0],
-            "blendedness_companion": overlap[1],
-            "blendedness": max(overlap),
-            "snr": self.instrument.snr(noiseless),
         }
-        image = self.instrument.add_noise(noiseless, galsim_deviate(noise_seed))
-        return RenderedObject(
-            image=image.astype(np.float32)[None],
-            truth=truth,
-            arrays={"isolated": isolated.astype(np.float32)[:, None]},
-        )
+        return finish_blend(self.instrument, isolated, truth, noise_seed)
+
+
+def finish_blend(
+    instrument: Any, isolated: np.ndarray, truth: dict[str, Any], noise_seed: np.random.SeedSequence,
+    *, positive_part: bool = False,
+) -> RenderedObject:
+    """A blend from its two isolated galaxies ``[2, H, W]`` (e-/s, noiseless): their sum plus one
+    noise realisation, the isolated images as the ``isolated`` target, and ``truth`` completed
+    with each galaxy's blendedness and the blend's S/N.
+
+    ``positive_part``: compute the blendedness on the positive part of each image, for real
+    galaxies whose stamps carry their own noise (it can otherwise fall below 0).
+    """
+    noiseless = isolated.sum(axis=0)
+    light = np.clip(isolated, 0.0, None) if positive_part else isolated
+    total = light.sum(axis=0) if positive_part else noiseless
+    overlap = [float(1.0 - np.sum(iso**2) / np.sum(iso * total)) for iso in light]
+    truth = {
+        **truth,
+        "blendedness_central": overlap[0],
+        "blendedness_companion": overlap[1],
+        "blendedness": max(overlap),
+        "snr": instrument.snr(noiseless),
+    }
+    image = instrument.add_noise(noiseless, galsim_deviate(noise_seed))
+    return RenderedObject(
+        image=image.astype(np.float32)[None],
+        truth=truth,
+        arrays={"isolated": isolated.astype(np.float32)[:, None]},
+    )
