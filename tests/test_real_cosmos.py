@@ -322,3 +322,17 @@ def test_leaderboard_check_offline_lists_real_receipts_as_not_verified(tmp_path,
         f"receipts/morphometry@1/real_cosmos/{p.name}" for p in dst.glob("*.json"))
     assert all("GALBENCH_MIRROR" in why for _, why in result.not_verified)
     assert len(calls) == 1  # one failed fetch for the split, not one per receipt
+
+
+@needs_mirror
+@pytest.mark.parametrize("task, entry", [("deblending@1", "deblending-floor"), ("morphometry@1", "morphometry-floor")])
+def test_evaluate_runs_on_the_real_splits_offline_with_the_mirror(mirror, tmp_path, task, entry):
+    from galbench.evaluate import evaluate
+    from galbench.verify import verify_receipt
+
+    repo = Path(__file__).resolve().parents[1]
+    receipt, path = evaluate(repo / "baselines" / entry, task=task, split="real_cosmos", n=4,
+                             home=tmp_path / "home", out=tmp_path / "r.json", progress=False)
+    assert receipt["status"] == "ok" and receipt["split"] == "real_cosmos" and receipt["partial"]
+    assert receipt["n"] == 4
+    assert verify_receipt(path, home=tmp_path / "home", repo_root=repo).ok
