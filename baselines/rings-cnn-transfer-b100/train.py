@@ -23,13 +23,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 
 from galbench import get_task, load_split
 from galbench.models import load_network
 from galbench.models.classifier import build_network
-from galbench.models.rings import extract_features
+from galbench.models.rings import LogisticHead, extract_features
 
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE.parent / "morphology-cnn"
@@ -40,18 +39,8 @@ LAYERS = ("pooled", "pre_logits")
 C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 
 
-def fit_head(features: np.ndarray, labels: np.ndarray, c: float) -> dict:
-    mean = features.mean(axis=0)
-    scale = features.std(axis=0)
-    scale = np.where(scale > 1e-9, scale, 1.0)
-    model = LogisticRegression(C=c, max_iter=5000).fit((features - mean) / scale, labels)
-    return {"mean": mean.tolist(), "scale": scale.tolist(), "coef": model.coef_[0].tolist(),
-            "intercept": float(model.intercept_[0]), "C": c}
-
-
 def ring_probability(head: dict, features: np.ndarray) -> np.ndarray:
-    z = (features - np.array(head["mean"])) / np.array(head["scale"])
-    return 1.0 / (1.0 + np.exp(-np.clip(z @ np.array(head["coef"]) + head["intercept"], -50, 50)))
+    return LogisticHead(head).probabilities(features)[:, 1]
 
 
 def main() -> None:
@@ -83,7 +72,7 @@ def main() -> None:
         trials = []
         for (flux_scale, layer), f in features.items():
             for c in C_GRID:
-                head = fit_head(f["train"][:k], y_train[:k], c)
+                head = LogisticHead.fit(f["train"][:k], y_train[:k], c)
                 p_val = ring_probability(head, f["val"])
                 trials.append((log_loss(y_val, p_val, labels=[0, 1]), flux_scale, layer, c, head, p_val))
         loss, flux_scale, layer, c, head, p_val = min(trials, key=lambda t: t[:4])

@@ -18,11 +18,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 
 from galbench import get_task, load_split
 from galbench.features import ring_features
+from galbench.models.rings import LogisticHead
 
 HERE = Path(__file__).resolve().parent
 
@@ -30,18 +30,8 @@ BUDGETS = (10, 50, 100, 200)
 C_GRID = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 
 
-def fit_head(features: np.ndarray, labels: np.ndarray, c: float) -> dict:
-    mean = features.mean(axis=0)
-    scale = features.std(axis=0)
-    scale = np.where(scale > 1e-9, scale, 1.0)
-    model = LogisticRegression(C=c, max_iter=5000).fit((features - mean) / scale, labels)
-    return {"mean": mean.tolist(), "scale": scale.tolist(), "coef": model.coef_[0].tolist(),
-            "intercept": float(model.intercept_[0]), "C": c}
-
-
 def ring_probability(head: dict, features: np.ndarray) -> np.ndarray:
-    z = (features - np.array(head["mean"])) / np.array(head["scale"])
-    return 1.0 / (1.0 + np.exp(-np.clip(z @ np.array(head["coef"]) + head["intercept"], -50, 50)))
+    return LogisticHead(head).probabilities(features)[:, 1]
 
 
 def main() -> None:
@@ -63,7 +53,7 @@ def main() -> None:
         x, y = data["train"][0][:k], data["train"][1][:k]
         scores = []
         for c in C_GRID:
-            head = fit_head(x, y, c)
+            head = LogisticHead.fit(x, y, c)
             p = ring_probability(head, x_val)
             scores.append((log_loss(y_val, p, labels=[0, 1]), c, head, p))
         loss, c, head, p_val = min(scores, key=lambda s: (s[0], s[1]))

@@ -40,6 +40,19 @@ class LogisticHead:
         self.coef = np.array(head["coef"])
         self.intercept = float(head["intercept"])
 
+    @staticmethod
+    def fit(features: np.ndarray, labels: np.ndarray, c: float) -> dict[str, Any]:
+        """Standardise ``features`` by their own mean and scatter and fit an L2 logistic
+        regression (scikit-learn, inverse regularisation ``c``): the ``config["head"]`` table."""
+        from sklearn.linear_model import LogisticRegression
+
+        mean = features.mean(axis=0)
+        scale = features.std(axis=0)
+        scale = np.where(scale > 1e-9, scale, 1.0)
+        model = LogisticRegression(C=c, max_iter=5000).fit((features - mean) / scale, labels)
+        return {"mean": mean.tolist(), "scale": scale.tolist(), "coef": model.coef_[0].tolist(),
+                "intercept": float(model.intercept_[0]), "C": c}
+
     def probabilities(self, features: np.ndarray) -> np.ndarray:
         """features [B, F] -> [B, 2] (non_ring, ring)."""
         logit = ((features - self.mean) / self.scale) @ self.coef + self.intercept
@@ -106,9 +119,9 @@ def network_features(network: Any, x: Any, layer: str) -> Any:
 def extract_features(network: Any, config: dict, images: np.ndarray, device: str = "cpu",
                      batch: int = 100) -> np.ndarray:
     """float32 [B, 3, 128, 128] -> CNN features [B, F] float64 (``config["layer"]``)."""
-    from galbench.models.classifier import preprocess
-
     import torch
+
+    from galbench.models.classifier import preprocess
 
     out = []
     for start in range(0, len(images), batch):
