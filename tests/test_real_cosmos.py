@@ -336,3 +336,17 @@ def test_evaluate_runs_on_the_real_splits_offline_with_the_mirror(mirror, tmp_pa
     assert receipt["status"] == "ok" and receipt["split"] == "real_cosmos" and receipt["partial"]
     assert receipt["n"] == 4
     assert verify_receipt(path, home=tmp_path / "home", repo_root=repo).ok
+
+
+def test_every_shipped_real_split_names_known_sha256_pinned_sources():
+    from galbench.data.download import remote_file
+    from galbench.tasks import list_tasks
+
+    real = [(t.id, s) for t in list_tasks() for s in t.splits.values() if s.real]
+    assert {(task, s.name) for task, s in real} >= {
+        ("deblending@1", "real_cosmos"), ("morphometry@1", "real_cosmos"),
+        ("rings@1", "train"), ("rings@1", "val"), ("rings@1", "test"), ("galaxy10@1", "test"),
+    }
+    for task, split in real:
+        for key in split.sources:
+            assert remote_file(key).sha256 is not None, f"{task} {split.name}: {key} has no sha256"
