@@ -350,3 +350,18 @@ def test_every_shipped_real_split_names_known_sha256_pinned_sources():
     for task, split in real:
         for key in split.sources:
             assert remote_file(key).sha256 is not None, f"{task} {split.name}: {key} has no sha256"
+
+
+@needs_mirror
+def test_a_build_of_an_older_real_split_definition_is_refused(mirror, tmp_path, monkeypatch):
+    import dataclasses
+
+    from galbench.data.manifest import SplitCorruptedError
+    from galbench.tasks import FrozenDict
+
+    build_split("morphometry@1", "real_cosmos", 2, home=tmp_path, progress=False)
+    spec = get_task("morphometry@1")
+    edited = dataclasses.replace(spec.split("real_cosmos"), ids=spec.split("real_cosmos").ids[::-1])
+    changed = dataclasses.replace(spec, splits=FrozenDict({**spec.splits, "real_cosmos": edited}))
+    with pytest.raises(SplitCorruptedError, match="--overwrite"):
+        load_split(changed, "real_cosmos", 2, home=tmp_path)

@@ -228,6 +228,15 @@ def open_split(
             f"{manifest.task_sha256[:12]} vs {spec.sha256[:12]}); published tasks never change, "
             "so this folder is stale: delete it and rebuild"
         )
+    split_spec = spec.splits.get(manifest.split)
+    if split_spec is not None and split_spec.real and manifest.split_sha256 != split_spec.definition_sha256():
+        raise SplitCorruptedError(
+            f"{root}: built from another definition of the real split {spec.id} {manifest.split} "
+            f"(its id list, sources or parameters changed since: definition sha256 "
+            f"{str(manifest.split_sha256)[:12]} vs {split_spec.definition_sha256()[:12]}); this "
+            f"folder is stale: rebuild it with `galbench generate {spec.id} --split "
+            f"{manifest.split} --overwrite`"
+        )
     verify_files(root, manifest, check_hashes=verify)
     for rel, entry in manifest.array_shards():
         try:
