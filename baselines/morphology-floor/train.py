@@ -9,29 +9,14 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-
-from galbench import get_task, load_split
-
-HERE = Path(__file__).resolve().parent
+from galbench.models.floor import write_class_frequencies
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--home", default=None)
     args = parser.parse_args()
-    task = get_task("morphology@1")
-    train = load_split(task, "train", home=args.home, build=True)
-    classes = list(task.simulation.params["classes"])
-    counts = np.bincount(train.catalog["label"].to_numpy(), minlength=len(classes))
-    data = {
-        "classes": classes,
-        "frequencies": {c: float(k / counts.sum()) for c, k in zip(classes, counts)},
-        "counts": {c: int(k) for c, k in zip(classes, counts)},
-        "n": int(counts.sum()),
-        "split_content_sha256": train.manifest.content_sha256,
-    }
-    (HERE / "frequencies.json").write_text(json.dumps(data, indent=2) + "\n")
+    data = write_class_frequencies("morphology@1", Path(__file__).resolve().parent, home=args.home)
     print(json.dumps(data, indent=2))
 
 

@@ -10,11 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-
-from galbench import get_task, load_split
-
-HERE = Path(__file__).resolve().parent
+from galbench.models.floor import write_class_frequencies
 
 
 def main() -> None:
@@ -22,19 +18,8 @@ def main() -> None:
     parser.add_argument("--home", default=None)
     parser.add_argument("--labels", type=int, default=100)
     args = parser.parse_args()
-    task = get_task("rings@1")
-    train = load_split(task, "train", home=args.home, build=True)
-    classes = list(task.simulation.params["classes"])
-    labels = train.catalog["label"].to_numpy()[: args.labels]
-    counts = np.bincount(labels, minlength=len(classes))
-    data = {
-        "classes": classes,
-        "frequencies": {c: float(k / counts.sum()) for c, k in zip(classes, counts)},
-        "counts": {c: int(k) for c, k in zip(classes, counts)},
-        "n": int(counts.sum()),
-        "split_content_sha256": train.manifest.content_sha256,
-    }
-    (HERE / "frequencies.json").write_text(json.dumps(data, indent=2) + "\n")
+    data = write_class_frequencies("rings@1", Path(__file__).resolve().parent, labels=args.labels,
+                                   home=args.home)
     print(json.dumps(data, indent=2))
 
 

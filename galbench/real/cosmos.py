@@ -43,7 +43,7 @@ import galsim
 import numpy as np
 
 from galbench.errors import TaskSpecError
-from galbench.sim.blends import finish_blend
+from galbench.sim.blends import BLEND_COLUMNS, PAIR_COLUMNS, finish_blend
 from galbench.sim.instruments import get_instrument
 from galbench.sim.recipes import RECIPES, RealRecipe, RenderedObject, galsim_deviate, uniform_range
 from galbench.tasks import TaskSpec
@@ -136,23 +136,14 @@ class CosmosBlendRecipe(_CosmosRecipe):
 
     SOURCES = ("central", "companion")
     columns = {
-        "mag": "float64",
-        "mag_companion": "float64",
-        "flux_ratio": "float64",
-        "separation": "float64",
-        "angle": "float64",
-        "dx": "float64",
-        "dy": "float64",
+        **PAIR_COLUMNS,
         "ident_central": "int64",
         "ident_companion": "int64",
         "rotation_central": "float64",
         "rotation_companion": "float64",
         "flux_radius_central": "float64",
         "flux_radius_companion": "float64",
-        "blendedness_central": "float64",
-        "blendedness_companion": "float64",
-        "blendedness": "float64",
-        "snr": "float64",
+        **BLEND_COLUMNS,
     }
     #: Pair draws before giving up on the flux-ratio condition (a sample spanning < 2.5 mag
     #: accepts nearly every pair; this guards against an id list that cannot satisfy it).

@@ -32,6 +32,25 @@ from galbench.tasks import TaskSpec
 _GALSIM_N_RANGE = (0.3, 6.2)
 
 
+#: Catalog columns every two-galaxy blend recipe starts with: the pair's geometry.
+PAIR_COLUMNS = {
+    "mag": "float64",
+    "mag_companion": "float64",
+    "flux_ratio": "float64",
+    "separation": "float64",
+    "angle": "float64",
+    "dx": "float64",
+    "dy": "float64",
+}
+#: ... and ends with: what :func:`finish_blend` adds.
+BLEND_COLUMNS = {
+    "blendedness_central": "float64",
+    "blendedness_companion": "float64",
+    "blendedness": "float64",
+    "snr": "float64",
+}
+
+
 @RECIPES.register("two_galaxy_blend")
 class TwoGalaxyBlendRecipe(Recipe):
     """Parameters (``[low, high]`` ranges): ``mag`` (central, AB), ``flux_ratio`` (log-uniform),
@@ -41,18 +60,9 @@ class TwoGalaxyBlendRecipe(Recipe):
     SOURCES = ("central", "companion")
 
     columns = {
-        "mag": "float64",
-        "mag_companion": "float64",
-        "flux_ratio": "float64",
-        "separation": "float64",
-        "angle": "float64",
-        "dx": "float64",
-        "dy": "float64",
+        **PAIR_COLUMNS,
         **{f"{key}_{s}": "float64" for s in SOURCES for key in ("n", "r_half", "q", "pa")},
-        "blendedness_central": "float64",
-        "blendedness_companion": "float64",
-        "blendedness": "float64",
-        "snr": "float64",
+        **BLEND_COLUMNS,
     }
 
     def __init__(self, task: TaskSpec, split: str | None = None) -> None:
